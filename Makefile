@@ -1,0 +1,53 @@
+# Two commands for a fresh machine: `make lab` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FIRST_NOTEBOOK := $(firstword $(sort $(wildcard notebooks/*.ipynb)))
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: venv lab test lint pytest browser-deps bench screenshots clean
+
+$(PY):
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+
+# Reinstall only when requirements or packaging change. --no-deps on mha_lib: torch stays pinned.
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
+	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: venv
+	@echo "Opening JupyterLab on $(or $(FIRST_NOTEBOOK),notebooks/); the URL with its token is printed below."
+	$(VENV)/bin/jupyter lab $(if $(FIRST_NOTEBOOK),$(FIRST_NOTEBOOK),notebooks/)
+
+# The browser test needs Debian's chromium; root installs it, anyone else is told how.
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser test needs Debian's chromium at $(CHROMIUM). Install it with:"; \
+	    echo "    sudo apt-get update && sudo apt-get install -y chromium"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv browser-deps lint
+	$(PY) -m pytest --nbval -q
+
+bench: venv browser-deps
+	$(PY) benchmarks/run.py
+
+screenshots: venv browser-deps
+	$(PY) -m pytest tests/test_browser.py -q --screenshots-to=docs
+
+clean:
+	rm -rf $(VENV) tests/artifacts

@@ -1,0 +1,45 @@
+"""Splitting the model dimension into heads and merging it back.
+
+The right split keeps each token's features together: ``(B, T, D) → (B, T, H, Dh) → (B, H, T, Dh)``.
+``x.view(B, H, T, Dh)`` has the same shape but mixes features of different tokens into one "token".
+"""
+
+from typing import Annotated
+
+from torch import Tensor
+
+from mha_lib._checks import require_tensor
+
+
+def split_heads(
+    x: Annotated[Tensor, "batch seq d_model"], num_heads: int
+) -> Annotated[Tensor, "batch heads seq d_head"]:
+    """(B, T, D) → (B, H, T, D/H): head h sees features h·Dh … (h+1)·Dh - 1 of every token.
+
+    >>> split_heads(torch.zeros(2, 5, 12), 3).shape
+    torch.Size([2, 3, 5, 4])
+    """
+    require_tensor("x", x)
+    if x.dim() != 3:
+        raise ValueError(f"split_heads expects (B, T, D), got shape {tuple(x.shape)}")
+    batch, seq, d_model = x.shape
+    if not isinstance(num_heads, int) or num_heads < 1 or d_model % num_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}; pick a divisor of {d_model}")
+    d_head = d_model // num_heads
+    x = x.reshape(batch, seq, num_heads, d_head)  # (B, T, H, Dh), a view when x is contiguous
+    return x.transpose(1, 2)  # (B, H, T, Dh)
+
+
+def merge_heads(x: Annotated[Tensor, "batch heads seq d_head"]) -> Annotated[Tensor, "batch seq d_model"]:
+    """(B, H, T, Dh) → (B, T, H·Dh), the inverse of :func:`split_heads`.
+
+    >>> x = torch.randn(2, 5, 12)
+    >>> torch.equal(merge_heads(split_heads(x, 3)), x)
+    True
+    """
+    require_tensor("x", x)
+    if x.dim() != 4:
+        raise ValueError(f"merge_heads expects (B, H, T, Dh), got shape {tuple(x.shape)}")
+    batch, heads, seq, d_head = x.shape
+    x = x.transpose(1, 2)  # (B, T, H, Dh)
+    return x.reshape(batch, seq, heads * d_head)  # (B, T, D)
