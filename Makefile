@@ -21,7 +21,7 @@ venv: $(STAMP)
 
 lab: venv
 	@echo "Opening JupyterLab on $(or $(FIRST_NOTEBOOK),notebooks/); the URL with its token is printed below."
-	$(VENV)/bin/jupyter lab $(if $(FIRST_NOTEBOOK),$(FIRST_NOTEBOOK),notebooks/)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(or $(FIRST_NOTEBOOK),notebooks/)
 
 # The browser test needs Debian's chromium; root installs it, anyone else is told how.
 browser-deps:
@@ -41,7 +41,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: venv browser-deps lint
-	$(PY) -m pytest --nbval -q
+	$(PY) -m pytest --nbval --nbval-current-env -q
 
 bench: venv browser-deps
 	$(PY) benchmarks/run.py

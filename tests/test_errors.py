@@ -43,7 +43,9 @@ def test_module_mask_of_wrong_shape():
         MultiHeadAttention(4, 2)(q4, k4, mask=torch.ones(5, dtype=torch.bool))
 
 
-@pytest.mark.parametrize(("mask", "hint"), [(torch.zeros(3, 5), "from_additive"), (torch.zeros(3, 5, dtype=torch.long), "from_block_mask")])
+@pytest.mark.parametrize(
+    ("mask", "hint"), [(torch.zeros(3, 5), "from_additive"), (torch.zeros(3, 5, dtype=torch.long), "from_block_mask")]
+)
 def test_non_bool_mask_points_to_converters(mask, hint):
     with pytest.raises(TypeError, match=rf"bool tensor.*shape \(3, 5\).*{hint}"):
         scaled_dot_product_attention(q4, k4, k4, mask)
@@ -102,7 +104,11 @@ def test_not_a_tensor_and_integer_inputs():
     with pytest.raises(TypeError, match=r"q must be a torch.Tensor, got list"):
         scaled_dot_product_attention([[1.0]], k4, k4)
     with pytest.raises(TypeError, match="floating dtype"):
-        scaled_dot_product_attention(torch.ones(1, 2, 2, dtype=torch.long), torch.ones(1, 2, 2, dtype=torch.long), torch.ones(1, 2, 2, dtype=torch.long))
+        scaled_dot_product_attention(
+            torch.ones(1, 2, 2, dtype=torch.long),
+            torch.ones(1, 2, 2, dtype=torch.long),
+            torch.ones(1, 2, 2, dtype=torch.long),
+        )
 
 
 def test_converter_errors():

@@ -45,7 +45,12 @@ def test_from_key_padding_mask_flips_and_adds_query_axis():
 
 
 @pytest.mark.parametrize(
-    "block", [torch.tensor([[0, 1], [1, 0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([[False, True], [True, False]])]
+    "block",
+    [
+        torch.tensor([[0, 1], [1, 0]]),
+        torch.tensor([[0.0, 1.0], [1.0, 0.0]]),
+        torch.tensor([[False, True], [True, False]]),
+    ],
 )
 def test_from_block_mask(block):
     assert from_block_mask(block).tolist() == [[True, False], [False, True]]

@@ -79,7 +79,7 @@ def test_need_weights_false_equals_weights_path(cross):
     query = torch.randn(2, 5, 16, dtype=torch.float64)
     key = torch.randn(2, 7, 16, dtype=torch.float64) if cross else None
     mask = torch.rand(2, 1, 7 if cross else 5) > 0.4
-    out, weights = ours(query, key, mask=mask)
+    out, _ = ours(query, key, mask=mask)
     fused, none = ours(query, key, mask=mask, need_weights=False)
     assert none is None
     torch.testing.assert_close(fused, out, **TOL)

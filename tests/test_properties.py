@@ -9,7 +9,12 @@ from mha_lib import MultiHeadAttention, merge_heads, scaled_dot_product_attentio
 
 @st.composite
 def attention_inputs(draw, with_mask=True):
-    batch, t_q, t_k, d = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8))
+    batch, t_q, t_k, d = (
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 6)),
+        draw(st.integers(1, 6)),
+        draw(st.integers(1, 8)),
+    )
     g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
     q = torch.randn(batch, t_q, d, generator=g, dtype=torch.float64) * draw(st.sampled_from([0.1, 1.0, 10.0]))
     k = torch.randn(batch, t_k, d, generator=g, dtype=torch.float64)  # (B, Tk, D)
