@@ -44,7 +44,7 @@ test: venv browser-deps lint
 	$(PY) -m pytest --nbval --nbval-current-env -q
 
 bench: venv browser-deps
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 screenshots: venv browser-deps
 	$(PY) -m pytest tests/test_browser.py -q --screenshots-to=docs

@@ -29,8 +29,23 @@ def masked_softmax(
         return torch.softmax(scores, dim=-1)  # (..., Tq, Tk)
     require_bool_mask(mask)
     require_broadcast_mask(mask, tuple(scores.shape), "scores")
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (..., Tq, Tk), NaN in empty rows
-    return weights.masked_fill(~mask, 0.0)  # (..., Tq, Tk), empty rows become zeros
+    blocked = ~mask  # (..., Tq, Tk), broadcastable
+    return _softmax_owned(scores.masked_fill(blocked, float("-inf")), blocked)  # (..., Tq, Tk)
+
+
+def _softmax_owned(
+    scores: Annotated[Tensor, "... q_len k_len"], blocked: Annotated[Tensor, "... q_len k_len"] | None
+) -> Annotated[Tensor, "... q_len k_len"]:
+    """Softmax of ``scores``, a fresh tensor nobody else holds, whose blocked cells are already -inf.
+
+    Overwritten in place (no second Tq×Tk buffer) unless autograd needs it or it is strided; blocked cells end at
+    exactly 0, so a row with no allowed key (NaN after softmax) becomes zeros. ``blocked=None``: no clean-up pass.
+    """
+    if scores.requires_grad or not scores.is_contiguous():  # softmax's backward reads its own output
+        weights = torch.softmax(scores, dim=-1)  # (..., Tq, Tk)
+        return weights if blocked is None else weights.masked_fill(blocked, 0.0)  # (..., Tq, Tk)
+    weights = torch.softmax(scores, dim=-1, out=scores)  # (..., Tq, Tk), in place
+    return weights if blocked is None else weights.masked_fill_(blocked, 0.0)  # (..., Tq, Tk), in place
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
@@ -40,27 +55,27 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
             raise ValueError(
                 f"{name} must have shape (..., T, D), got {tuple(x.shape)}; add a sequence axis with .unsqueeze(0)"
             )
-    if q.shape[-1] != k.shape[-1]:
+    qs, ks, vs = q.shape, k.shape, v.shape
+    if qs[-1] != ks[-1]:
         raise ValueError(
-            f"q and k must share their last dimension D: q {tuple(q.shape)} vs k {tuple(k.shape)}; "
+            f"q and k must share their last dimension D: q {tuple(qs)} vs k {tuple(ks)}; "
             f"project them to the same size (q_proj and k_proj with equal out_features)"
         )
-    if k.shape[-2] != v.shape[-2]:
+    if ks[-2] != vs[-2]:
+        raise ValueError(f"k and v need one value per key: k {tuple(ks)} vs v {tuple(vs)} differ in Tk (axis -2)")
+    if qs[:-2] != ks[:-2] or ks[:-2] != vs[:-2]:
         raise ValueError(
-            f"k and v need one value per key: k {tuple(k.shape)} vs v {tuple(v.shape)} differ in Tk (axis -2)"
-        )
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise ValueError(
-            f"q, k, v must have the same batch dims: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}; "
+            f"q, k, v must have the same batch dims: q {tuple(qs)}, k {tuple(ks)}, v {tuple(vs)}; "
             f"expand a shared k/v explicitly with .expand(...)"
         )
-    if q.shape[-2] == 0 or k.shape[-2] == 0 or q.shape[-1] == 0:
+    if not (qs[-2] and ks[-2] and qs[-1]):
         raise ValueError(
-            f"empty sequence or feature axis: q {tuple(q.shape)}, k {tuple(k.shape)}; attention needs Tq, Tk, D >= 1"
+            f"empty sequence or feature axis: q {tuple(qs)}, k {tuple(ks)}; attention needs Tq, Tk, D >= 1"
         )
-    if not (q.dtype == k.dtype == v.dtype) or not q.is_floating_point():
+    dtype = q.dtype
+    if not (dtype == k.dtype == v.dtype and dtype.is_floating_point):
         raise TypeError(
-            f"q, k, v must share one floating dtype, got {q.dtype}, {k.dtype}, {v.dtype}; convert with .to(torch.float32)"
+            f"q, k, v must share one floating dtype, got {dtype}, {k.dtype}, {v.dtype}; convert with .to(torch.float32)"
         )
 
 
@@ -99,13 +114,34 @@ def scaled_dot_product_attention(
     """
     _check_qkv(q, k, v)
     s = _effective_scale(q.shape[-1], scale, temperature)
-    scores_shape = (*q.shape[:-1], k.shape[-2])  # (..., Tq, Tk)
     if mask is not None:
         require_bool_mask(mask)
-        require_broadcast_mask(mask, scores_shape, "scores")
+        require_broadcast_mask(mask, (*q.shape[:-1], k.shape[-2]), "scores")
+    return _attend(q, k, v, mask, s, need_weights)
+
+
+def _attend(
+    q: Annotated[Tensor, "... q_len d"],
+    k: Annotated[Tensor, "... k_len d"],
+    v: Annotated[Tensor, "... k_len d_v"],
+    mask: Annotated[Tensor, "... q_len k_len"] | None,
+    scale: float,
+    need_weights: bool,
+) -> tuple[Annotated[Tensor, "... q_len d_v"], Annotated[Tensor, "... q_len k_len"] | None]:
+    """The computation of :func:`scaled_dot_product_attention` for inputs already checked; ``scale`` is final.
+
+    >>> q = k = v = torch.eye(2).unsqueeze(0)                      # (1, 2, 2)
+    >>> _attend(q, k, v, None, 1.0, need_weights=False)[1] is None
+    True
+    """
     if not need_weights:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=s)  # (..., Tq, Dv), fused
-        return out, None
-    scores = (q * s) @ k.transpose(-2, -1)  # (..., Tq, Tk); scaling q costs Tq·D, not Tq·Tk
-    weights = masked_softmax(scores, mask)  # (..., Tq, Tk)
-    return weights @ v, weights  # (..., Tq, Dv), (..., Tq, Tk)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale), None  # (..., Tq, Dv), fused
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    q3, k3 = q.reshape(-1, t_q, q.shape[-1]), k.reshape(-1, t_k, k.shape[-1])  # (N, Tq, D), (N, Tk, D)
+    scores = torch.baddbmm(q.new_zeros(()), q3, k3.mT, beta=0.0, alpha=scale)  # (N, Tq, Tk), scale inside the matmul
+    scores = scores.view(*q.shape[:-2], t_q, t_k)  # (..., Tq, Tk), fresh: no pass over Tq·Tk just to scale
+    blocked = None if mask is None else ~mask  # (..., Tq, Tk), broadcastable
+    if blocked is not None:
+        scores.masked_fill_(blocked, float("-inf"))  # (..., Tq, Tk), in place on our own tensor
+    weights = _softmax_owned(scores, blocked)  # (..., Tq, Tk)
+    return torch.matmul(weights, v), weights  # (..., Tq, Dv), (..., Tq, Tk)

@@ -3,10 +3,11 @@
 from typing import Annotated
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
-from mha_lib.attention import scaled_dot_product_attention
+from mha_lib.attention import _attend
 from mha_lib.heads import merge_heads, split_heads
 
 
@@ -15,7 +16,8 @@ class MultiHeadAttention(nn.Module):
 
     ``forward(query, key=None, value=None, mask=None)``: ``key`` defaults to ``query`` (self-attention)
     and ``value`` to ``key`` (cross-attention passes the encoder states once). Returns ``(out, weights)``
-    with per-head weights (B, H, Tq, Tk), never averaged.
+    with per-head weights (B, H, Tq, Tk), never averaged. Self-attention projects Q, K, V with one packed
+    matmul; ``need_weights=False`` runs PyTorch's fused kernel and returns ``(out, None)``.
 
     >>> mha = MultiHeadAttention(d_model=8, num_heads=2)
     >>> out, w = mha(torch.randn(1, 5, 8))
@@ -37,6 +39,40 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W_K
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W_V
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
+        self._pack_in_proj()
+
+    def _pack_in_proj(self) -> None:
+        """Move W_Q, W_K, W_V (and their biases) side by side into one buffer, so self-attention can read them
+        as one (3D, D) matrix without copying. They stay three separate parameters of three ``nn.Linear``."""
+        projs = (self.q_proj, self.k_proj, self.v_proj)
+        with torch.no_grad():
+            for name in ("weight", "bias"):
+                if getattr(self.q_proj, name) is not None:
+                    packed = torch.cat([getattr(p, name) for p in projs])  # (3D, D) or (3D,)
+                    for proj, part in zip(projs, packed.chunk(3)):
+                        setattr(proj, name, nn.Parameter(part))  # a view into the packed buffer
+
+    def _in_proj(self, name: str) -> Tensor | None:
+        """W_Q, W_K, W_V stacked, (3D, D), or their biases, (3D,); None without bias.
+
+        A free view of the shared buffer while the three still lie there in order and autograd is off;
+        otherwise (training, or after ``.to()`` / ``.double()`` separated them) a concatenated copy.
+        """
+        a, b, c = (getattr(p, name) for p in (self.q_proj, self.k_proj, self.v_proj))
+        if a is None:
+            return None
+        n, start = a.numel(), a.storage_offset()
+        side_by_side = (
+            a.is_contiguous()
+            and b.is_contiguous()
+            and c.is_contiguous()
+            and a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() == c.untyped_storage().data_ptr()
+            and b.storage_offset() == start + n
+            and c.storage_offset() == start + 2 * n
+        )
+        if side_by_side and not torch.is_grad_enabled():
+            return a.as_strided((3 * a.shape[0], *a.shape[1:]), a.stride())  # (3D, D) or (3D,), no copy
+        return torch.cat([a, b, c])  # (3D, D) or (3D,)
 
     def _head_mask(self, mask: Tensor, batch: int, t_q: int, t_k: int) -> Tensor:
         require_bool_mask(mask)
@@ -51,14 +87,23 @@ class MultiHeadAttention(nn.Module):
         require_broadcast_mask(mask, target, "(B, H, Tq, Tk) weights")
         return mask
 
-    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _project(self, query: Tensor, key: Tensor, value: Tensor, contiguous: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V split into heads: (B, H, Tq, Dh), (B, H, Tk, Dh), (B, H, Tk, Dh).
+
+        Views of the projections, or (``contiguous=True``, for the matmuls of the weights path) copies laid out
+        head by head, made in one pass for self-attention.
+        """
+        h = self.num_heads
         if key is query and value is query:  # self-attention: one packed matmul instead of three
-            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])  # (3D, D)
-            bias = (
-                None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-            )
-            return nn.functional.linear(query, weight, bias).chunk(3, dim=-1)  # 3 × (B, T, D)
-        return self.q_proj(query), self.k_proj(key), self.v_proj(value)  # (B, Tq, D), (B, Tk, D), (B, Tk, D)
+            qkv = F.linear(query, self._in_proj("weight"), self._in_proj("bias"))  # (B, T, 3D)
+            heads = qkv.unflatten(-1, (3, h, self.d_head)).permute(2, 0, 3, 1, 4)  # (3, B, H, T, Dh)
+            return (heads.contiguous() if contiguous else heads).unbind(0)  # 3 × (B, H, T, Dh)
+        projected = (
+            split_heads(F.linear(x, proj.weight, proj.bias), h)  # (B, H, T, Dh)
+            for x, proj in ((query, self.q_proj), (key, self.k_proj), (value, self.v_proj))
+        )
+        q, k, v = (x.contiguous() if contiguous else x for x in projected)  # (B, H, Tq or Tk, Dh)
+        return q, k, v
 
     def forward(
         self,
@@ -80,15 +125,16 @@ class MultiHeadAttention(nn.Module):
                 f"query (B, Tq, D), key and value (B, Tk, D) must agree: query {tuple(query.shape)}, "
                 f"key {tuple(key.shape)}, value {tuple(value.shape)}"
             )
-        batch, t_q, t_k = query.shape[0], query.shape[1], key.shape[1]
+        if not (query.shape[1] and key.shape[1]):
+            raise ValueError(
+                f"empty sequence: query {tuple(query.shape)}, key {tuple(key.shape)}; attention needs Tq, Tk >= 1"
+            )
         if mask is not None:
-            mask = self._head_mask(mask, batch, t_q, t_k)  # broadcastable to (B, H, Tq, Tk)
-        q, k, v = self._project(query, key, value)  # (B, Tq, D), (B, Tk, D), (B, Tk, D)
-        q = split_heads(q, self.num_heads)  # (B, H, Tq, Dh)
-        k = split_heads(k, self.num_heads)  # (B, H, Tk, Dh)
-        v = split_heads(v, self.num_heads)  # (B, H, Tk, Dh)
-        out, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)  # (B, H, Tq, Dh)
-        return self.out_proj(merge_heads(out)), weights  # (B, Tq, D), (B, H, Tq, Tk) or None
+            mask = self._head_mask(mask, query.shape[0], query.shape[1], key.shape[1])  # to (B, H, Tq, Tk)
+        q, k, v = self._project(query, key, value, contiguous=need_weights)  # (B, H, Tq or Tk, Dh)
+        out, weights = _attend(q, k, v, mask, self.d_head**-0.5, need_weights)  # (B, H, Tq, Dh), (B, H, Tq, Tk)
+        out = F.linear(merge_heads(out), self.out_proj.weight, self.out_proj.bias)  # (B, Tq, D)
+        return out, weights  # (B, Tq, D), (B, H, Tq, Tk) or None
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention) -> "MultiHeadAttention":
@@ -120,4 +166,5 @@ class MultiHeadAttention(nn.Module):
                     proj.bias.copy_(b)
                 ours.out_proj.bias.copy_(m.out_proj.bias)
             ours.out_proj.weight.copy_(w)
+        ours._pack_in_proj()  # .to() above may have separated W_Q, W_K, W_V
         return ours

@@ -7,3 +7,16 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=200, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots-to",
+        metavar="DIR",
+        default=None,
+        help="browser test: also write one small screenshot per notebook explorer to DIR/NN_name.png",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium (tests/test_browser.py)")

@@ -1,4 +1,4 @@
-"""The tiny examples in the core modules' docstrings run and print what they claim."""
+"""The tiny examples in every module's docstrings run and print what they claim."""
 
 import doctest
 import importlib
@@ -7,10 +7,20 @@ import pytest
 import torch
 from torch import nn
 
-CORE = ["mha_lib.attention", "mha_lib.masks", "mha_lib.heads", "mha_lib.modules", "mha_lib.data"]
+MODULES = [
+    "mha_lib.attention",
+    "mha_lib.masks",
+    "mha_lib.heads",
+    "mha_lib.modules",
+    "mha_lib.data",
+    "mha_lib.checks",
+    "mha_lib.viz",
+    "mha_lib.widgets",
+    "benchmarks.code_hash",
+]
 
 
-@pytest.mark.parametrize("name", CORE)
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, extraglobs={"torch": torch, "nn": nn}, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -1,0 +1,1 @@
+"""`make bench`: speed against PyTorch, explorer latency and notebook times, measured side by side."""

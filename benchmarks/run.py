@@ -1,0 +1,308 @@
+"""`make bench`: one table of measurements next to their targets, plus results.json, results.md and the README.
+
+Run from the repository root: ``python -m benchmarks.run``. Every comparison with PyTorch is a ratio taken
+in the same run, with ours and PyTorch's calls interleaved, because these machines are noisy.
+"""
+
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks import explorers, notebooks, versus_torch
+from benchmarks.code_hash import ROOT, code_hash
+
+LENGTHS = (64, 512, 2048)
+MEMORY_LENGTHS = (512, 1024, 2048, 4096)
+BUDGET_S = 2.5  # timing budget per (comparison, L) row
+BROWSER_JSON = ROOT / "tests" / "artifacts" / "browser_latency.json"
+BROWSER_TEST = ROOT / "tests" / "test_browser.py"
+BROWSER_TIMEOUT_S = 400
+README = ROOT / "README.md"
+MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+
+TARGETS = {
+    "attention": 1.25,  # ratio ours/torch, weights path
+    "mha": 1.25,
+    "attention_fused": 1.1,
+    "mha_fused": 1.1,
+    "redraw_ms": 50.0,  # median at default sizes
+    "redraw_speedup": 5.0,  # naive median / median, every redraw row
+    "layout_ms": 150.0,  # median, every layout row
+    "notebook_s": 15.0,
+    "total_notebook_s": 60.0,
+    "browser_p50_ms": 150.0,
+    "fused_memory_exponent": 1.2,  # peak ~ L^k: the fused path must stay O(L)
+}
+COMPARISONS = {
+    "attention": ("scaled_dot_product_attention (weights)", "F.sdpa, MATH backend"),
+    "mha": ("MultiHeadAttention (weights)", "nn.MultiheadAttention need_weights=True"),
+    "attention_fused": ("scaled_dot_product_attention need_weights=False", "F.sdpa (fused)"),
+    "mha_fused": ("MultiHeadAttention need_weights=False", "nn.MultiheadAttention need_weights=False"),
+}
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def machine() -> dict:
+    """Where and when this ran: CPU, cores, load, versions."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), cpu
+        )
+    return {
+        "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": versus_torch.THREADS,
+        "load_average_at_start": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "code_hash": code_hash(),
+    }
+
+
+def browser_latency() -> dict:
+    """The browser test's slider → image latency if it was measured on the current code; else run that test.
+
+    Never reports a figure from other code: ``{"status": "not measured", "why": …}`` instead.
+    """
+    current = code_hash()
+
+    def current_record() -> dict | None:
+        if not BROWSER_JSON.exists():
+            return None
+        record = json.loads(BROWSER_JSON.read_text())
+        return record if record.get("code_hash") == current else None
+
+    record = current_record()
+    if record is None and not BROWSER_TEST.exists():
+        return {"status": "not measured", "why": "tests/test_browser.py does not exist"}
+    if record is None:
+        print("browser latency: no measurement for the current code; running tests/test_browser.py", flush=True)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BROWSER_TEST)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=BROWSER_TIMEOUT_S,
+            )
+            summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
+        except subprocess.TimeoutExpired:
+            summary = f"timed out after {BROWSER_TIMEOUT_S} s"
+        record = current_record()
+        if record is None:
+            return {"status": "not measured", "why": f"browser test wrote no current measurement ({summary})"}
+    return {"status": "measured", **{k: v for k, v in record.items() if not k.endswith("samples_ms")}}
+
+
+def _growth_exponent(rows: list[dict], key: str) -> float:
+    """k in peak ∝ L^k, from the smallest and largest L measured."""
+    first, last = rows[0], rows[-1]
+    return math.log(max(last[key], 1e-3) / max(first[key], 1e-3)) / math.log(last["L"] / first["L"])
+
+
+def table_rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """(measurement, ours, reference, value, target, result) for every figure that has a target."""
+    rows = []
+    for key, (ours_name, ref_name) in COMPARISONS.items():
+        for r in results[key]:
+            rows.append(
+                (
+                    f"{ours_name}, L={r['L']}",
+                    f"{r['ours_ms']:.3g} ms",
+                    f"{r['torch_ms']:.3g} ms ({ref_name})",
+                    f"ratio {r['ratio']:.2f} (of minima {r['ratio_of_minimums']:.2f})",
+                    f"≤ {TARGETS[key]}",
+                    _verdict(r["ratio"] <= TARGETS[key]),
+                )
+            )
+    for m in results["memory"]:
+        rows.append(
+            (
+                f"peak memory of one MHA forward, L={m['L']}",
+                f"{m['weights_path_mb']:.0f} MB weights, {m['fused_path_mb']:.0f} MB need_weights=False",
+                f"{m['torch_weights_path_mb']:.0f} MB / {m['torch_fused_path_mb']:.0f} MB (nn.MultiheadAttention)",
+                f"(B, H, L, L) float32 = {m['weights_tensor_mb']:.0f} MB",
+                "—",
+                "info",
+            )
+        )
+    fused_k = _growth_exponent(results["memory"], "fused_path_mb")
+    weights_k = _growth_exponent(results["memory"], "weights_path_mb")
+    rows.append(
+        (
+            "peak memory growth, peak ∝ L^k",
+            f"k = {fused_k:.2f} need_weights=False",
+            f"k = {weights_k:.2f} need_weights=True",
+            "O(L) vs O(L²)",
+            f"fused k ≤ {TARGETS['fused_memory_exponent']}",
+            _verdict(fused_k <= TARGETS["fused_memory_exponent"]),
+        )
+    )
+    for e in results["explorers"]:
+        speedup = e["naive_median_ms"] / e["median_ms"]
+        ours = f"median {e['median_ms']:.0f} ms, p90 {e['p90_ms']:.0f} ms"
+        naive = f"naive median {e['naive_median_ms']:.0f} ms (n={e['naive_n']})"
+        label = f"explorer {e['name']}, {e['size']} size, {e['change']} ({'/'.join(e['controls'])})"
+        if e["change"] == "redraw":
+            at_default = e["size"] == "default"
+            ok = speedup >= TARGETS["redraw_speedup"] and (not at_default or e["median_ms"] < TARGETS["redraw_ms"])
+            target = f"≥ {TARGETS['redraw_speedup']:.0f}×" + (
+                f", < {TARGETS['redraw_ms']:.0f} ms" if at_default else ""
+            )
+        else:
+            ok = e["median_ms"] < TARGETS["layout_ms"]
+            target = f"< {TARGETS['layout_ms']:.0f} ms"
+        rows.append((label, ours, naive, f"{speedup:.1f}× faster", target, _verdict(ok)))
+    for nb in results["notebooks"]:
+        failed = nb["error"] is not None
+        rows.append(
+            (
+                f"notebook {nb['name']} (nbclient, fresh kernel)",
+                f"{nb['seconds']:.1f} s",
+                f"error: {nb['error']}" if failed else "",
+                "",
+                f"< {TARGETS['notebook_s']:.0f} s",
+                _verdict(not failed and nb["seconds"] < TARGETS["notebook_s"]),
+            )
+        )
+    total = results["total_notebook_seconds"]
+    rows.append(
+        (
+            "all notebooks",
+            f"{total:.1f} s",
+            "",
+            "",
+            f"< {TARGETS['total_notebook_s']:.0f} s",
+            _verdict(total < TARGETS["total_notebook_s"]),
+        )
+    )
+    b = results["browser"]
+    if b["status"] == "measured":
+        rows.append(
+            (
+                f"browser: {b['explorer']} explorer, {b['control']} slider → new image",
+                f"p50 {b['p50_ms']:.0f} ms, p90 {b['p90_ms']:.0f} ms (n={b['n']})",
+                "",
+                "",
+                f"p50 < {TARGETS['browser_p50_ms']:.0f} ms",
+                _verdict(b["p50_ms"] < TARGETS["browser_p50_ms"]),
+            )
+        )
+    else:
+        rows.append(("browser: slider → new image", "not measured", b["why"], "", "p50 < 150 ms", "not measured"))
+    return rows
+
+
+HEADER = ("measurement", "ours", "reference", "value", "target", "result")
+
+
+def plain_table(rows: list[tuple]) -> str:
+    """Columns padded to their widest cell."""
+    widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [HEADER, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _conditions(info: dict) -> str:
+    return (
+        f"Measured {info['date_utc']} on {info['cpu']} ({info['cores']} cores; load average "
+        f"{info['load_average_at_start']:.1f} before the run, so other work shared the cores if that is well above 0, "
+        f"and {info['load_average_at_end']:.1f} at its end, the run included), torch {info['torch']}, "
+        f"{info['torch_threads']} threads."
+    )
+
+
+def markdown(rows: list[tuple], info: dict) -> str:
+    """The table as markdown, with when/where it was measured and how to read it."""
+    lines = [
+        _conditions(info),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+        *("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows),
+        "",
+        "How it is measured:",
+        "",
+        "- PyTorch comparisons: float32, B=2, d_model=256, h=8 (head dim 32), `torch.inference_mode()`, modules in "
+        "`eval()`, `batch_first=True`, no mask, warm-up first, same weights (`MultiHeadAttention.from_torch`). "
+        "The ratio is ours ÷ PyTorch, the median of per-repetition ratios, the two calls interleaved with their "
+        "order flipped every repetition; the ratio of the fastest repetitions is shown for information.",
+        "- Peak memory: growth of the process's peak resident memory during one forward (`VmHWM` after a reset "
+        "through `/proc/self/clear_refs`), so every page PyTorch touched counts.",
+        "- Explorers: one control assignment (compute + redraw into the `ipywidgets.Image`), median and p90 over "
+        "30 changes, next to a twin explorer with `rebuild_each_update=True` (naive) changed alternately. Layout "
+        "changes cycle through more sizes than an explorer keeps cached figures, so each draws a new layout.",
+        "- Notebooks: nbclient, a fresh kernel per notebook, kernel start to shutdown.",
+        "- Browser: from `tests/test_browser.py` on the current code, or not reported.",
+        "",
+        "Targets: weights-path ratio ≤ 1.25 and fused ratio ≤ 1.1 at every L; redraw median < 50 ms at default "
+        "sizes and ≥ 5× faster than naive; layout median < 150 ms; each notebook < 15 s, all < 60 s; "
+        "browser p50 < 150 ms.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(md: str) -> str:
+    """Replace what lies between the bench markers in README.md; returns what happened."""
+    text = README.read_text()
+    start, end = MARKERS
+    if start not in text or end not in text:
+        return f"README.md has no {start} … {end} markers: not updated"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(f"{head}{start}\n{md}{end}{tail}")
+    return "README.md: Performance table updated"
+
+
+def _step(name: str) -> float:
+    print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {name}", flush=True)
+    return time.perf_counter()
+
+
+def main() -> None:
+    begin = time.perf_counter()
+    info = machine()
+    _step("speed against PyTorch")
+    results: dict = versus_torch.speed(LENGTHS, BUDGET_S)
+    _step("peak memory")
+    results["memory"] = versus_torch.peak_memory(MEMORY_LENGTHS)
+    _step("explorer latency")
+    results["explorers"] = explorers.latency()
+    _step("notebook execution")
+    results["notebooks"] = notebooks.notebook_times()
+    results["total_notebook_seconds"] = sum(nb["seconds"] for nb in results["notebooks"])
+    _step("browser latency")
+    results["browser"] = browser_latency()
+    info["load_average_at_end"] = os.getloadavg()[0]
+    info["bench_seconds"] = time.perf_counter() - begin
+    rows = table_rows(results)
+    results["targets"] = TARGETS
+    results["machine"] = info
+    results["table"] = [dict(zip(HEADER, r)) for r in rows]
+    print(f"\n{_conditions(info)}\n")
+    print(plain_table(rows))
+    md = markdown(rows, info)
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (ROOT / "benchmarks" / "results.md").write_text(md)
+    print(f"\nwrote benchmarks/results.json and benchmarks/results.md; {update_readme(md)}")
+    print(f"make bench took {info['bench_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
