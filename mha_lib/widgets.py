@@ -684,7 +684,26 @@ def explore_masking(
     return MaskingExplorer(kind, seq_len, valid_len, seed, rebuild_each_update)
 
 
-class HeadsExplorer(Explorer):
+class HeadGridExplorer(Explorer):
+    """Base of the multi-head explorers: one heatmap per head (``state["weights"]`` is (H, Tq, Tk)) on one scale."""
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        """Token names of the query rows and of the key columns."""
+        raise NotImplementedError
+
+    def _layout_key(self) -> tuple:
+        return tuple(self.state["weights"].shape)
+
+    def _make_figure(self, blit: bool) -> LiveFigure:
+        rows, cols = self._labels()
+        return HeadsFigure(self.state["weights"].shape[0], rows, cols, blit=blit)
+
+    def _figure_data(self) -> dict[str, Any]:
+        s = self.state
+        return {"weights": _np(s["weights"]), "entropies": s["entropy"].tolist(), "mask": _np(s["mask"])}
+
+
+class HeadsExplorer(HeadGridExplorer):
     """Head count, sequence length, mask and the wrong split, all heads on one colour scale."""
 
     def __init__(
@@ -714,17 +733,9 @@ class HeadsExplorer(Explorer):
     def _compute(self) -> dict[str, Any]:
         return heads_compute(d_model=self.d_model, **self.values())
 
-    def _layout_key(self) -> tuple:
-        return tuple(self.state["weights"].shape)
-
-    def _make_figure(self, blit: bool) -> LiveFigure:
-        num_heads, seq_len, _ = self.state["weights"].shape
-        words = tokens(seq_len, "zh")
-        return HeadsFigure(num_heads, words, words, blit=blit)
-
-    def _figure_data(self) -> dict[str, Any]:
-        s = self.state
-        return {"weights": _np(s["weights"]), "entropies": s["entropy"].tolist(), "mask": _np(s["mask"])}
+    def _labels(self) -> tuple[list[str], list[str]]:
+        seq_len = self.state["weights"].shape[-1]
+        return tokens(seq_len, "zh"), tokens(seq_len, "zh")
 
 
 def explore_heads(
@@ -744,7 +755,7 @@ def explore_heads(
     return HeadsExplorer(num_heads, d_model, seq_len, mask, seed, wrong_split, rebuild_each_update)
 
 
-class CrossExplorer(Explorer):
+class CrossExplorer(HeadGridExplorer):
     """Target length, source length, heads and source padding of cross-attention."""
 
     def __init__(
@@ -779,16 +790,9 @@ class CrossExplorer(Explorer):
     def _compute(self) -> dict[str, Any]:
         return cross_compute(**self.values())
 
-    def _layout_key(self) -> tuple:
-        return tuple(self.state["weights"].shape)
-
-    def _make_figure(self, blit: bool) -> LiveFigure:
-        num_heads, q_len, src_len = self.state["weights"].shape
-        return HeadsFigure(num_heads, tokens(q_len, "en"), tokens(src_len, "zh"), blit=blit)
-
-    def _figure_data(self) -> dict[str, Any]:
-        s = self.state
-        return {"weights": _np(s["weights"]), "entropies": s["entropy"].tolist(), "mask": _np(s["mask"])}
+    def _labels(self) -> tuple[list[str], list[str]]:
+        _, q_len, src_len = self.state["weights"].shape
+        return tokens(q_len, "en"), tokens(src_len, "zh")
 
 
 def explore_cross(
