@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from mha_lib.attention import masked_softmax, scaled_dot_product_attention
-from mha_lib.heads import merge_heads, split_heads
+from mha_lib.heads import merge_heads, split_heads, wrong_split_heads
 from mha_lib.masks import causal_mask, padding_mask
 
 __all__ = [
@@ -359,9 +359,8 @@ def _causal(t: int, mistake: str | None = None) -> Annotated[Tensor, "seq seq"]:
 def _split(
     x: Annotated[Tensor, "batch seq d_model"], num_heads: int, mistake: str | None = None
 ) -> Annotated[Tensor, "batch heads seq d_head"]:
-    batch, seq, d_model = x.shape
     if mistake == "wrong_head_split":
-        return x.reshape(batch, num_heads, seq, d_model // num_heads)  # (B, H, T, Dh), tokens mixed
+        return wrong_split_heads(x, num_heads)  # (B, H, T, Dh), tokens mixed
     return split_heads(x, num_heads)  # (B, H, T, Dh)
 
 

@@ -30,6 +30,22 @@ def split_heads(
     return x.transpose(1, 2)  # (B, H, T, Dh)
 
 
+def wrong_split_heads(
+    x: Annotated[Tensor, "batch seq d_model"], num_heads: int
+) -> Annotated[Tensor, "batch heads seq d_head"]:
+    """The classic bug, kept for explorers and exercise checkers: ``x.view(B, H, T, Dh)`` straight away.
+
+    Same shape as :func:`split_heads`, but each "token" of a head is a slice of the flat (T·D) row-major
+    memory, so it mixes features of different tokens.
+
+    >>> x = torch.arange(8.0).view(1, 2, 4)                           # (B, T, D): token 0 = 0..3, token 1 = 4..7
+    >>> wrong_split_heads(x, 2)[0, 0].tolist()                        # head 0 holds all of token 0
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    batch, seq, d_model = x.shape
+    return x.reshape(batch, num_heads, seq, d_model // num_heads)  # (B, H, T, Dh), tokens mixed
+
+
 def merge_heads(x: Annotated[Tensor, "batch heads seq d_head"]) -> Annotated[Tensor, "batch seq d_model"]:
     """(B, H, T, Dh) → (B, T, H·Dh), the inverse of :func:`split_heads`.
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from mha_lib.attention import masked_softmax, scaled_dot_product_attention
 from mha_lib.data import embed, random_qkv, tokens
-from mha_lib.heads import split_heads
+from mha_lib.heads import split_heads, wrong_split_heads
 from mha_lib.masks import causal_mask, padding_mask
 from mha_lib.viz import HeadsFigure, LiveFigure, MaskingFigure, QKVFigure, ScalingFigure
 
@@ -221,14 +221,6 @@ def masking_compute(
     return {"q": q[0], "k": k[0], "v": v[0], "mask": mask, "weights": weights, "out": out}
 
 
-def _wrong_split(
-    x: Annotated[Tensor, "batch seq d_model"], num_heads: int
-) -> Annotated[Tensor, "batch heads seq d_head"]:
-    """The classic bug: ``x.view(B, H, T, Dh)`` has the right shape but mixes features of different tokens."""
-    batch, seq, d_model = x.shape
-    return x.reshape(batch, num_heads, seq, d_model // num_heads)  # (B, H, T, Dh), scrambled
-
-
 def _multi_head_weights(
     x_q: Annotated[Tensor, "1 q_len d_model"],
     x_kv: Annotated[Tensor, "1 k_len d_model"],
@@ -242,7 +234,7 @@ def _multi_head_weights(
     w_q, w_k, w_v = _projection(d_model, d_model, seed, 3)  # 3 × (D, D)
     w_q = w_q * HEAD_SHARPNESS  # (D, D)
     projections = [w_q, w_k, w_v]
-    split = _wrong_split if wrong_split else split_heads
+    split = wrong_split_heads if wrong_split else split_heads
     q = split(x_q @ w_q, num_heads)  # (1, H, Tq, Dh)
     k = split(x_kv @ w_k, num_heads)  # (1, H, Tk, Dh)
     v = split(x_kv @ w_v, num_heads)  # (1, H, Tk, Dh)
@@ -435,10 +427,6 @@ class Explorer(widgets.VBox):
         raise NotImplementedError
 
 
-def _np(x: Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()
-
-
 def _shape(x: Tensor) -> str:
     return "(" + ", ".join(str(n) for n in x.shape) + ")"
 
@@ -474,10 +462,10 @@ class QKVExplorer(Explorer):
     def _figure_data(self) -> dict[str, Any]:
         s = self.state
         return {
-            "scores": _np(s["scores"]),
-            "weights": _np(s["weights"]),
-            "contributions": _np(s["contributions"]),
-            "out_row": _np(s["out"][s["query"]]),
+            "scores": s["scores"],
+            "weights": s["weights"],
+            "contributions": s["contributions"],
+            "out_row": s["out"][s["query"]],
             "query": s["query"],
         }
 
@@ -547,10 +535,10 @@ class ScalingExplorer(Explorer):
     def _figure_data(self) -> dict[str, Any]:
         s = self.state
         return {
-            "scores": _np(s["scores"]),
-            "weights": _np(s["weights"]),
-            "max_weight": _np(s["max_weight"]),
-            "entropy": _np(s["entropy"]),
+            "scores": s["scores"],
+            "weights": s["weights"],
+            "max_weight": s["max_weight"],
+            "entropy": s["entropy"],
             "scores_std": s["scores_std"],
         }
 
@@ -663,7 +651,7 @@ class MaskingExplorer(Explorer):
         return MaskingFigure(tokens(self.state["mask"].shape[0], "zh"), blit=blit)
 
     def _figure_data(self) -> dict[str, Any]:
-        return {"mask": _np(self.state["mask"]), "weights": _np(self.state["weights"])}
+        return {"mask": self.state["mask"], "weights": self.state["weights"]}
 
     def _after_update(self) -> None:
         self.controls["valid_len"].disabled = self.controls["kind"].value != "padding"
@@ -700,7 +688,7 @@ class HeadGridExplorer(Explorer):
 
     def _figure_data(self) -> dict[str, Any]:
         s = self.state
-        return {"weights": _np(s["weights"]), "entropies": s["entropy"].tolist(), "mask": _np(s["mask"])}
+        return {"weights": s["weights"], "entropies": s["entropy"].tolist(), "mask": s["mask"]}
 
 
 class HeadsExplorer(HeadGridExplorer):
@@ -763,14 +751,15 @@ class CrossExplorer(HeadGridExplorer):
     ) -> None:
         src_len = _check_int("src_len", src_len, 1, MAX_TOKENS_ZH)
         src_valid_len = src_len if src_valid_len is None else _check_int("src_valid_len", src_valid_len, 1, src_len)
+        choices = _head_choices(CROSS_D_MODEL)
         controls = {
             "q_len": _slider(
                 "target length Tq (English)", _check_int("q_len", q_len, 1, MAX_TOKENS_EN), 1, MAX_TOKENS_EN
             ),
             "src_len": _slider("source length Tk (中文)", src_len, 1, MAX_TOKENS_ZH),
             "num_heads": widgets.Dropdown(
-                options=_head_choices(CROSS_D_MODEL),
-                value=_check_heads(num_heads, CROSS_D_MODEL, _head_choices(CROSS_D_MODEL)),
+                options=choices,
+                value=_check_heads(num_heads, CROSS_D_MODEL, choices),
                 description="heads",
                 style=_STYLE,
             ),
