@@ -27,7 +27,7 @@ def time_once(fn: Callable[[], object]) -> float:
 
 
 def paired(
-    ours: Callable[[], object], theirs: Callable[[], object], budget_s: float, min_reps: int = 7, max_reps: int = 200
+    ours: Callable[[], object], theirs: Callable[[], object], budget_s: float, min_reps: int = 7, max_reps: int = 2000
 ) -> dict[str, float]:
     """Time ``ours`` and ``theirs`` alternately (order flipped every repetition) so both share the same noise.
 

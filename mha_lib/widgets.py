@@ -657,8 +657,9 @@ class MaskingExplorer(Explorer):
         self.controls["valid_len"].disabled = self.controls["kind"].value != "padding"
         for row, allowed_row in zip(self.cell_buttons, self.state["mask"].tolist()):
             for button, allowed in zip(row, allowed_row):
-                button.value = allowed
-                button.button_style = "info" if allowed else ""  # blue = may attend, grey = blocked
+                style = "info" if allowed else ""  # blue = may attend, grey = blocked
+                if button.value != allowed or button.button_style != style:  # assigning costs ~6 µs even unchanged
+                    button.value, button.button_style = allowed, style
 
 
 def explore_masking(

@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.transforms import IdentityTransform
 from PIL import Image
 
 from mha_lib import viz
@@ -27,7 +28,9 @@ def _decode(png: bytes) -> np.ndarray:
 
 
 def _texts(fig: Figure) -> list[str]:
-    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+    """Every non-empty text of ``fig``: ``Text`` artists and the token labels drawn as bitmaps."""
+    texts = [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+    return texts + [t for labels in fig.findobj(viz.BitmapLabels) for t in labels.texts]
 
 
 def _glyph_warnings(record: list[warnings.WarningMessage]) -> list[str]:
@@ -61,6 +64,7 @@ def test_without_the_cjk_font_the_same_labels_warn():
 
 
 def test_every_live_figure_draws_chinese_without_warnings():
+    viz._text_bitmap.cache_clear()  # token labels are drawn once per process, then reused: draw them now
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         for figure, data in _live_figures(blit=True):
@@ -85,6 +89,53 @@ def test_encode_png_of_a_plain_figure_and_its_error():
         viz.encode_png(fig)
     FigureCanvasAgg(fig).draw()
     assert _decode(viz.encode_png(fig)).shape == (50, 100, 4)
+
+
+def _draw(fig: Figure) -> np.ndarray:
+    FigureCanvasAgg(fig).draw()
+    return np.asarray(fig.canvas.buffer_rgba()).astype(int)  # (height, width, 4)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (16, 16), (3, 11), (17, 64)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_cell_image_draws_the_pixels_of_imshow(shape, masked):
+    data = RNG.random(shape)
+    if masked:
+        data = np.ma.masked_array(data, mask=RNG.random(shape) < 0.3)
+    pictures = []
+    for draw_with_imshow in (True, False):
+        fig = Figure(figsize=(3.1, 2.7), dpi=100)
+        ax = fig.add_axes((0.13, 0.11, 0.7, 0.77))
+        if draw_with_imshow:
+            ax.imshow(data, cmap=viz._weights_cmap(), vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.spines[:].set_visible(False)
+        else:
+            viz._heatmap(ax, data, None, None, aspect="auto")  # a CellImage, no ticks, no frame
+        pictures.append(_draw(fig))
+    assert np.array_equal(*pictures)
+
+
+@pytest.mark.parametrize("text", ["我", "w·v 酸", "= out", "-0.41"])
+@pytest.mark.parametrize("ha", ["left", "center", "right"])
+@pytest.mark.parametrize("va", ["top", "center", "baseline"])
+def test_bitmap_labels_draw_the_pixels_of_text(text, ha, va):
+    pictures = []
+    for as_bitmap in (False, True):
+        fig = Figure(figsize=(1.2, 0.6), dpi=100)
+        anchor = (60, 30)  # whole pixels: there the bitmap is exactly what Text draws
+        if as_bitmap:
+            fig.add_artist(viz.BitmapLabels([text], [anchor], IdentityTransform(), size=12, ha=ha, va=va))
+        else:
+            fig.text(*anchor, text, transform=IdentityTransform(), ha=ha, va=va, fontsize=12)
+        pictures.append(_draw(fig))
+    assert (pictures[0] != 255).any()  # something was drawn
+    assert np.array_equal(*pictures)
+
+
+def test_bitmap_labels_need_one_anchor_per_text():
+    with pytest.raises(ValueError, match="got 2 texts for 1 anchors"):
+        viz.BitmapLabels(["我", "想"], [(0, 0)], IdentityTransform())
 
 
 def _live_figures(blit: bool) -> list[tuple[viz.LiveFigure, list[dict]]]:
@@ -156,7 +207,7 @@ def test_symmetric_colour_bar_numbers_follow_the_scores():
     limit = np.abs(second["scores"]).max()
     figure.render(**second)
     assert figure.scores_image.get_clim() == pytest.approx((-limit, limit))
-    assert [t.get_text() for t in figure.scores_ticks][-1] == f"{limit:.2g}"
+    assert figure.scores_ticks.texts[-1] == f"{limit:.2g}"
 
 
 def test_live_figures_stay_out_of_pyplot():
