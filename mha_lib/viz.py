@@ -662,6 +662,16 @@ class LiveFigure:
         self._animate(numbers)
         return numbers
 
+    def _scores_and_weights(self, ax_scores: Axes, ax_weights: Axes, tokens: Sequence[str]) -> None:
+        """The (T, T) scores heatmap (colour bar centred on 0, following the data) and the weights heatmap
+        (colour bar 0..1) beside it, rows and columns named by ``tokens``."""
+        blank = np.zeros((len(tokens), len(tokens)))
+        labels = {"row_labels": tokens, "col_labels": tokens, "xlabel": "key", "bitmaps": True}
+        self.scores_image = _heatmap(ax_scores, blank, **labels, cmap=SCORES_CMAP, vmin=-1.0, ylabel="query")
+        self.weights_image = _heatmap(ax_weights, blank, **labels)
+        self.scores_ticks = self._symmetric_colorbar(self.scores_image, ax_scores)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+
     @staticmethod
     def _set_limit(image: AxesImage, numbers: BitmapLabels, data: np.ndarray) -> None:
         """Centre ``image``'s colour scale on 0 with a limit covering ``data``; rewrite its colour-bar numbers."""
@@ -811,21 +821,7 @@ class ScalingFigure(LiveFigure):
         row.panel(2.0, labels=self.labels, title="largest weight per row")
         row.panel(2.0, labels=self.labels, title="row entropy (- - uniform)")
         ax_scores, ax_weights, ax_max, ax_entropy = row.place(self.fig)
-        blank = np.zeros((n, n))
-        self.scores_image = _heatmap(
-            ax_scores,
-            blank,
-            self.labels,
-            self.labels,
-            cmap=SCORES_CMAP,
-            vmin=-1.0,
-            xlabel="key",
-            ylabel="query",
-            bitmaps=True,
-        )
-        self.weights_image = _heatmap(ax_weights, blank, self.labels, self.labels, xlabel="key", bitmaps=True)
-        self.scores_ticks = self._symmetric_colorbar(self.scores_image, ax_scores)
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        self._scores_and_weights(ax_scores, ax_weights, self.labels)
         self.scores_title = self._title(ax_scores, animated=True)
         self._title(ax_weights, "weights = softmax(scores)")
         positions = np.arange(n)
@@ -894,21 +890,7 @@ class QKVFigure(LiveFigure):
         sum_title = "out[00] = Σ_j w[00, j] · V[j]"
         row.panel(min(5.0, 1.0 + 0.12 * self.d_v), labels=sum_labels, title=sum_title, colorbar=True)
         ax_scores, ax_weights, ax_row, ax_sum = row.place(self.fig)
-        blank = np.zeros((n, n))
-        self.scores_image = _heatmap(
-            ax_scores,
-            blank,
-            self.labels,
-            self.labels,
-            cmap=SCORES_CMAP,
-            vmin=-1.0,
-            xlabel="key",
-            ylabel="query",
-            bitmaps=True,
-        )
-        self.weights_image = _heatmap(ax_weights, blank, self.labels, self.labels, xlabel="key", bitmaps=True)
-        self.scores_ticks = self._symmetric_colorbar(self.scores_image, ax_scores)
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        self._scores_and_weights(ax_scores, ax_weights, self.labels)
         self._title(ax_scores, titles[0])
         self._title(ax_weights, titles[1])
         self.highlights = []
