@@ -31,10 +31,11 @@ def screen_mode():
     classroom(False)
 
 
-def _read_csv(path) -> tuple[list[list[str]], torch.Tensor]:
-    rows = list(csv.reader(path.open(encoding="utf-8")))
-    numbers = [[float(x) for x in row[-(len(rows[0]) - rows[0].index("query \\ key") - 1) :]] for row in rows[1:]]
-    return rows, torch.tensor(numbers, dtype=torch.float64)
+def _read_csv(path) -> torch.Tensor:
+    """The numbers of an exported CSV, one row per query (per head), without the labels."""
+    header, *rows = csv.reader(path.open(encoding="utf-8"))
+    first = header.index("query \\ key") + 1  # columns before it: the head (3-D tensors) and the query name
+    return torch.tensor([[float(x) for x in row[first:]] for row in rows], dtype=torch.float64)
 
 
 @pytest.mark.parametrize("make", EXPLORERS)
@@ -44,7 +45,7 @@ def test_projector_mode_grows_fonts_and_pixels(make):
     screen_font = style.FONT_SIZE
     classroom(True)  # the explorer on screen is redrawn at projector size
     after = explorer.figure.fig.get_size_inches() * explorer.figure.fig.dpi
-    assert style.FONT_SIZE > screen_font and style.WEIGHTS_CMAP == "inferno"
+    assert screen_font < style.FONT_SIZE and style.WEIGHTS_CMAP == "inferno"
     assert (after > before).all(), f"{before} -> {after}"
     assert "mha-projector" in explorer._dom_classes
     new = make()  # and every explorer created afterwards
@@ -66,7 +67,7 @@ def test_export_writes_the_view_and_the_tensors_shown(make, tmp_path):
     for path in tables:
         field = path.stem.rsplit("_", 1)[1]
         tensor = getattr(explorer.state, field)
-        rows, numbers = _read_csv(path)
+        numbers = _read_csv(path)
         assert torch.equal(numbers, tensor.double().reshape(-1, tensor.shape[-1])), path.name
 
 
