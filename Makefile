@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FIRST_NOTEBOOK := $(firstword $(sort $(wildcard notebooks/*.ipynb)))
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv lab test lint pytest browser-deps bench screenshots clean
+.PHONY: venv lab test lint pytest browser-deps bench screenshots handout clean
 
 $(PY):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -46,8 +46,12 @@ test: venv browser-deps lint
 bench: venv browser-deps
 	$(PY) -m benchmarks.run
 
+# One static HTML page of every notebook with its stored figures (no kernel, no network): build/handout/.
+handout: venv
+	$(PY) docs/handout.py build/handout
+
 screenshots: venv browser-deps
 	$(PY) -m pytest tests/test_browser.py -q --screenshots-to=docs
 
 clean:
-	rm -rf $(VENV) tests/artifacts
+	rm -rf $(VENV) tests/artifacts build

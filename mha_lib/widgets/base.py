@@ -173,8 +173,10 @@ class Explorer(widgets.VBox):
         self.update()
 
     def _labels(self) -> tuple[list[str], list[str]]:
-        """Token names of the query rows and of the key columns of the weights shown."""
-        raise NotImplementedError
+        """Names of the query rows and of the key columns of the weights shown (token names where the
+        explorer knows them; positions otherwise)."""
+        t_q, t_k = self._predict_weights().shape
+        return [str(i) for i in range(t_q)], [str(j) for j in range(t_k)]
 
     def _export_values(self) -> dict[str, Any]:
         """The control values that name an export (all value controls unless a subclass drops some)."""

@@ -1,6 +1,7 @@
 """What every explorer carries for a lecture hall: projector mode, predict-first polling, export and reset.
 
-``classroom(True)`` switches explorers to projector size; each explorer's tool row holds a "predict first"
+``classroom(True)`` (or any explorer's "projector" button) switches explorers to projector size; each
+explorer's tool row also holds a "predict first"
 switch (the weights are hidden until the learner clicks the key they expect the highlighted query to weigh
 most, then revealed with the guess marked and a running score), a reset button and an export button
 (the current view as PNG and the tensors shown as CSV, named after the explorer and its settings).
@@ -44,8 +45,11 @@ def classroom(on: bool = True) -> None:
     larger fonts in controls and figures, white lines between heatmap cells, the inferno colour map (its
     lightness runs from black to near white, so the order of the weights survives a washed-out projector),
     larger toggle buttons."""
+    if bool(on) == style.PROJECTOR:
+        return
     style.use_projector(on)
     for explorer in list(_LIVE):
+        explorer.tools.projector.value = style.PROJECTOR  # its observer calls classroom(on) again: a no-op
         explorer.restyle()
 
 
@@ -125,6 +129,8 @@ class Predictor:
 
     def show(self, figure) -> None:
         """Put the prediction state into ``figure`` before it renders."""
+        weights = getattr(self.explorer.state, "weights", None)
+        self.switch.layout.display = None if isinstance(weights, torch.Tensor) and weights.dim() in (2, 3) else "none"
         if not self.active:
             figure.show_prediction()
             return
@@ -190,8 +196,11 @@ class Tools:
         self.reset_button.on_click(lambda _: explorer.reset())
         self.export_button = widgets.Button(description="export", icon="download", tooltip="PNG + CSV to exports/")
         self.export_button.on_click(lambda _: self._export(explorer))
+        self.projector = widgets.ToggleButton(value=style.PROJECTOR, description="projector", icon="tv")
+        self.projector.observe(lambda change: classroom(change["new"]), names="value")
         self.message = widgets.HTML()
-        row = widgets.HBox([self.predictor.switch, self.reset_button, self.export_button, self.message])
+        buttons = (self.predictor.switch, self.projector, self.reset_button, self.export_button, self.message)
+        row = widgets.HBox(buttons)
         self.box = widgets.VBox([row, self.predictor.box])
 
     def _export(self, explorer: "Explorer") -> None:
