@@ -71,6 +71,8 @@ CELL_S = 180  # one cell, the kernel's first ``import torch`` among N included
 MOVE_S = 30  # one control move → new image
 REQUEST_S = 30  # one HTTP request
 POLL_S = 0.25
+SERVER_GB = 16  # the sizing rule: students per server of this size ...
+SYSTEM_RESERVE_MB = 2048  # ... after the operating system, page cache headroom, hub and proxy
 STOP_S = 20
 
 
@@ -604,9 +606,32 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float = 54
         s for s in result.get("sockets", []) if not (_is_loopback(s["local"]) and _is_loopback(s["remote"]))
     ]
     result["left_running"] = [pid for pid in result.get("tree_pids", []) if _alive(pid)]
+    result["sizing"] = sizing(result.get("memory_mb", {}))
     result["load_average_at_end"] = os.getloadavg()[0]
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def sizing(memory: dict) -> dict:
+    """Students per SERVER_GB server: what is left after the reserve, hub and proxy, over one student's PSS
+    (server + one notebook's kernel; shared library pages split between their users).
+
+    >>> sizing({"student": {"pss": {"p50": 350.0}}, "kernel": {"pss": {"p50": 230.0}}, "hub": {"pss": 100.0},
+    ...         "proxy": {"pss": 50.0}})["students_per_server"]
+    40
+    """
+    if not memory.get("student", {}).get("pss", {}).get("p50"):
+        return {}
+    student, kernel = memory["student"]["pss"]["p50"], memory["kernel"]["pss"]["p50"]
+    left = SERVER_GB * 1024 - SYSTEM_RESERVE_MB - memory["hub"]["pss"] - memory["proxy"]["pss"]
+    return {
+        "server_gb": SERVER_GB,
+        "reserve_mb": SYSTEM_RESERVE_MB,
+        "student_mb": student,
+        "extra_notebook_mb": kernel,
+        "students_per_server": int(left // student),
+        "students_per_server_two_notebooks_open": int(left // (student + kernel)),
+    }
 
 
 def _alive(pid: int) -> bool:
@@ -638,6 +663,8 @@ def summary(result: dict) -> str:
             f"spawn: p50 {result['spawn_s'].get('p50', 0):.1f} s, max {result['spawn_s'].get('max', 0):.1f} s",
             f"kernel: RSS p50 {mem['kernel']['rss'].get('p50', 0):.0f} MB, PSS {mem['kernel']['pss'].get('p50', 0):.0f} MB; "
             f"server: RSS p50 {mem['server']['rss'].get('p50', 0):.0f} MB, PSS {mem['server']['pss'].get('p50', 0):.0f} MB",
+            f"sizing: ≈ {result['sizing'].get('student_mb', 0):.0f} MB per student: a {SERVER_GB} GB server holds "
+            f"~{result['sizing'].get('students_per_server', 0)}",
             f"control → new image, one student alone: {ms(alone)}; all at once: {ms(together)}",
             f"failed spawns {len(result['failed_spawns'])}, failed notebook starts {len(result['failed_prepares'])}, "
             f"failed updates {len(result['failed_updates'])}, non-loopback sockets {len(result['non_loopback_sockets'])}, "
@@ -649,6 +676,18 @@ def summary(result: dict) -> str:
 def write(result: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def current_record(students: int = STUDENTS, moves: int = MOVES) -> dict:
+    """``benchmarks/classroom.json`` if it was measured on the current code at this size; else a new run, written
+    there. For ``make bench``: the figures it reports always belong to the code it runs on."""
+    if OUTPUT.exists():
+        record = json.loads(OUTPUT.read_text())
+        if (record.get("code_hash"), record.get("students"), record.get("moves")) == (code_hash(), students, moves):
+            return record
+    record = run_class(students, moves)
+    write(record, OUTPUT)
+    return record
 
 
 def main() -> None:

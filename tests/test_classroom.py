@@ -6,9 +6,11 @@ uses); the measurements go to ``tests/artifacts/classroom.json`` (or to CLASSROO
 those belong to ``make bench``.
 """
 
+import doctest
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from benchmarks import classroom
@@ -20,6 +22,20 @@ MOVES = int(os.environ.get("CLASSROOM_MOVES", "10"))
 OUTPUT = Path(os.environ.get("CLASSROOM_JSON", classroom.ROOT / "tests" / "artifacts" / "classroom.json"))
 KERNEL_MB = (100, 4000)  # a kernel that imported torch and drew the explorer; a server that did not
 SERVER_MB = (30, 1500)
+
+
+def test_module_examples() -> None:
+    outcome = doctest.testmod(classroom)
+    assert outcome.attempted > 0 and outcome.failed == 0
+
+
+def test_students_run_notebook_01_up_to_its_explorer() -> None:
+    notebook = nbformat.read(classroom.NOTEBOOKS / classroom.NOTEBOOK, as_version=4)
+    cells, name = classroom.explorer_cells(notebook)
+    assert cells[-1].strip() == name  # the cell that shows it
+    assert any(f"{name} = explore_" in c for c in cells) and any("import" in c for c in cells)
+    with pytest.raises(ValueError, match="explore_"):
+        classroom.explorer_cells({"cells": [{"cell_type": "code", "source": "x = 1"}]})
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +79,9 @@ def test_memory_is_read_from_each_students_own_processes(result: dict) -> None:
     for kind in ("kernel", "server"):
         assert 0 < memory[kind]["uss"]["p50"] <= memory[kind]["pss"]["p50"] <= memory[kind]["rss"]["p50"]
     assert memory["hub"]["rss"] > 0 and memory["proxy"]["rss"] > 0
+    sizing = result["sizing"]
+    assert sizing["student_mb"] == pytest.approx(memory["student"]["pss"]["p50"])
+    assert sizing["students_per_server"] > sizing["students_per_server_two_notebooks_open"] > 0
 
 
 def test_only_loopback_and_nothing_left_running(result: dict) -> None:
