@@ -6,13 +6,15 @@ and one single-user server per student, each on a free port, with random tokens 
 do what JupyterLab does for a learner, through the hub's proxy only:
 
 1. the hub's REST API creates the users and starts their servers, all at once (spawn time per student);
-2. each student opens ``notebooks/01_qkv_projections.ipynb`` (contents API), starts a kernel for it (sessions
+2. each student follows the course's nbgitpuller link (README "Teaching a class"), which clones this checkout's
+   HEAD (from a bare copy in the temporary folder) into their home;
+3. each student opens ``notebooks/01_qkv_projections.ipynb`` there (contents API), starts a kernel for it (sessions
    API) and speaks the Jupyter protocol over the kernel's websocket: every code cell up to the one that shows
    the explorer runs, as a learner's Run All up to there would;
-3. a control moves the way a dragged slider does: a widget ``update`` comm message with the new value, and the
+4. a control moves the way a dragged slider does: a widget ``update`` comm message with the new value, and the
    time until the explorer's new PNG arrives (the image model's ``update``, bytes hashed and compared with the
    previous ones). One student alone first, the others idle; then every student at once, K moves each;
-4. resident memory of each student's kernel and single-user server is read from the hub's process tree.
+5. resident memory of each student's kernel and single-user server is read from the hub's process tree.
 
 Run ``python -m benchmarks.classroom --students 10 --moves 20`` (``make classroom-test N=10`` runs the test at
 that size). Every wait has a timeout, the whole run a deadline, and the hub with everything it started is
@@ -39,11 +41,13 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import psutil
@@ -59,6 +63,7 @@ PROXY = ROOT / "benchmarks" / "proxy" / "node_modules" / ".bin" / "configurable-
 PROXY_INSTALL = "make proxy   (npm ci --prefix benchmarks/proxy; needs node >= 20 and npm)"
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK = "01_qkv_projections.ipynb"
+COURSE = "attention-course"  # the repository's folder in each home: the last part of its URL (no ".git")
 CONTROL = "seed"  # the slider moved; every value gives other weights, so another image
 SEED_VALUES = 100  # the seed slider goes from 0 to 99
 STUDENTS = int(os.environ.get("CLASSROOM_STUDENTS", "10"))
@@ -69,6 +74,7 @@ HUB_START_S = 60
 SPAWN_S = 240  # every student's server, spawned at once
 CELL_S = 180  # one cell, the kernel's first ``import torch`` among N included
 MOVE_S = 30  # one control move → new image
+PULL_S = 120  # nbgitpuller's clone of the course into a home
 REQUEST_S = 30  # one HTTP request
 POLL_S = 0.25
 SERVER_GB = 16  # the sizing rule: students per server of this size ...
@@ -89,6 +95,31 @@ def _percentiles(samples: list[float]) -> dict:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return {"n": len(ordered), "p50": statistics.median(ordered), "p90": p90, "max": ordered[-1]}
+
+
+def gitpuller_link(hub_url: str, repo_url: str, notebook: str, branch: str = "main") -> str:
+    """The link a lecturer hands out: log in, start the student's server, clone or update the course there,
+    open ``notebooks/<notebook>`` in JupyterLab.
+
+    >>> gitpuller_link("https://HUB_HOST", "https://github.com/OWNER/REPO", "01_qkv_projections.ipynb")
+    'https://HUB_HOST/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2FOWNER%2FREPO&branch=main&urlpath=lab%2Ftree%2FREPO%2Fnotebooks%2F01_qkv_projections.ipynb'
+    """
+    folder = repo_url.rstrip("/").split("/")[-1]  # where nbgitpuller clones it, relative to the home
+    if folder.endswith(".git"):
+        raise ValueError(f"repo_url={repo_url!r}: leave out '.git', or the clone's folder is {folder!r}")
+    query = {"repo": repo_url, "branch": branch, "urlpath": f"lab/tree/{folder}/notebooks/{notebook}"}
+    return f"{hub_url}/hub/user-redirect/git-pull?{urllib.parse.urlencode(query)}"
+
+
+def course_repository(base: Path) -> str:
+    """A bare git repository in ``base`` holding this checkout's HEAD as ``main``: what students pull from."""
+    bare = base / COURSE
+    for command in (
+        ["git", "init", "--quiet", "--bare", str(bare)],
+        ["git", "-C", str(ROOT), "push", "--quiet", str(bare), "HEAD:refs/heads/main"],
+    ):
+        subprocess.run(command, check=True, timeout=REQUEST_S, capture_output=True)
+    return f"file://{bare}"
 
 
 class Deadline:
@@ -271,6 +302,8 @@ class Student:
     hub: Hub
     token: str = ""
     spawn_s: float | None = None
+    pull_s: float | None = None
+    notebook: str = ""  # its path in the student's home, from the link's urlpath
     prepare_s: float | None = None
     cells: int = 0
     kernel_id: str = ""
@@ -379,15 +412,49 @@ class Student:
                     raise Failure(f"spawn failed: {event.get('message')}")
         raise Failure("the hub's progress stream ended before the server was ready")
 
+    def pull(self, link: str, deadline: Deadline) -> None:
+        """Log in and follow the course link as a browser would (cookies, redirects): the hub sends the student to
+        their server, whose nbgitpuller page clones the course (its event stream, read here) before ``urlpath``."""
+        start = time.perf_counter()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies := CookieJar()))
+        browser.open(f"{self.hub.url}/hub/login", timeout=REQUEST_S).read()  # sets the _xsrf cookie
+        xsrf = next((c.value for c in cookies if c.name == "_xsrf"), "")
+        form = urllib.parse.urlencode({"username": self.name, "password": "any (dummy)", "_xsrf": xsrf}).encode()
+        after_login = f"{self.hub.url}/hub/login?" + urllib.parse.urlencode({"next": link.removeprefix(self.hub.url)})
+        with browser.open(urllib.request.Request(after_login, data=form), timeout=REQUEST_S) as page:
+            page.read()  # login → the link → the student's server (OAuth) → nbgitpuller's page
+            location = page.geturl().removeprefix(self.hub.url)
+        if not location.startswith(f"/user/{self.name}/git-pull?"):
+            raise Failure(f"the link ended at {location!r}, not at the student's git-pull page")
+        auth = {"Authorization": f"token {self.token}"}
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+        self.notebook = query["urlpath"][0].removeprefix("lab/tree/")
+        api = f"{self.base_url}/git-pull/api?" + urllib.parse.urlencode({k: query[k][0] for k in ("repo", "branch")})
+        end = time.monotonic() + deadline.left(PULL_S)
+        with urllib.request.urlopen(urllib.request.Request(api, headers=auth), timeout=REQUEST_S) as stream:
+            for line in stream:
+                if time.monotonic() > end:
+                    raise Failure(f"nbgitpuller did not finish within {PULL_S} s")
+                if not line.startswith(b"data:"):
+                    continue
+                event = json.loads(line.removeprefix(b"data:"))
+                if event.get("phase") == "error":
+                    raise Failure(f"nbgitpuller: {event.get('message')}")
+                if event.get("phase") == "finished":
+                    self.pull_s = time.perf_counter() - start
+                    return
+        raise Failure("nbgitpuller's stream ended before it finished")
+
     def prepare(self, deadline: Deadline) -> None:
         """Open notebook 01, start its kernel, run every code cell up to the explorer's, find the widget ids."""
         start = time.perf_counter()
-        notebook = self.server_api("GET", f"/contents/notebooks/{NOTEBOOK}?content=1&type=notebook")
+        path = urllib.parse.quote(self.notebook)
+        notebook = self.server_api("GET", f"/contents/{path}?content=1&type=notebook")
         cells, explorer = explorer_cells(notebook["content"])
         session = self.server_api(
             "POST",
             "/sessions",
-            {"path": f"notebooks/{NOTEBOOK}", "name": NOTEBOOK, "type": "notebook", "kernel": {"name": "python3"}},
+            {"path": self.notebook, "name": NOTEBOOK, "type": "notebook", "kernel": {"name": "python3"}},
         )
         self.kernel_id = session["kernel"]["id"]
         ws_url = self.base_url.replace("http://", "ws://") + f"/api/kernels/{self.kernel_id}/channels"
@@ -564,10 +631,9 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float = 54
     try:
         with running_hub(base, deadline) as hub:
             result["hub_start_s"] = time.perf_counter() - started
+            link = gitpuller_link(hub.url, course_repository(base), NOTEBOOK)
+            result["link"] = link
             names = [f"student{i:02d}" for i in range(students)]
-            for name in names:
-                home = base / "homes" / name
-                shutil.copytree(NOTEBOOKS, home / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             hub.api("POST", "/users", {"usernames": names})
             class_ = [Student(name=name, hub=hub) for name in names]
             for s in class_:
@@ -575,6 +641,8 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float = 54
             with ThreadPoolExecutor(max_workers=students) as pool:
                 list(pool.map(lambda s: _step(s, "spawn", s.spawn, deadline), class_))
                 ready = [s for s in class_ if s.spawn_s is not None]
+                list(pool.map(lambda s: _step(s, "pull", lambda d: s.pull(link, d), deadline), ready))
+                ready = [s for s in ready if s.pull_s is not None]
                 list(pool.map(lambda s: _step(s, "prepare", s.prepare, deadline), ready))
                 ready = [s for s in ready if s.prepare_s is not None]
                 if ready:
@@ -594,12 +662,14 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float = 54
         shutil.rmtree(base, ignore_errors=True)
     failures = [f for s in class_ for f in s.failures]
     result["spawn_s"] = _percentiles([s.spawn_s for s in class_ if s.spawn_s is not None])
+    result["pull_s"] = _percentiles([s.pull_s for s in class_ if s.pull_s is not None])
     result["prepare_s"] = _percentiles([s.prepare_s for s in class_ if s.prepare_s is not None])
     result["cells_run"] = sorted({s.cells for s in class_})
     for phase in ("alone", "class"):
         samples = [1000 * x for s in class_ for x in s.latencies.get(phase, [])]
         result[f"latency_{phase}_ms"] = {**_percentiles(samples), "samples_ms": samples}
     result["failed_spawns"] = [f for f in failures if f["stage"] == "spawn"]
+    result["failed_pulls"] = [f for f in failures if f["stage"] == "pull"]
     result["failed_prepares"] = [f for f in failures if f["stage"] == "prepare"]
     result["failed_updates"] = [f for f in failures if f["stage"].startswith("update")]
     result["non_loopback_sockets"] = [
@@ -666,7 +736,7 @@ def summary(result: dict) -> str:
             f"sizing: ≈ {result['sizing'].get('student_mb', 0):.0f} MB per student: a {SERVER_GB} GB server holds "
             f"~{result['sizing'].get('students_per_server', 0)}",
             f"control → new image, one student alone: {ms(alone)}; all at once: {ms(together)}",
-            f"failed spawns {len(result['failed_spawns'])}, failed notebook starts {len(result['failed_prepares'])}, "
+            f"failed spawns {len(result['failed_spawns'])}, failed pulls {len(result['failed_pulls'])}, failed notebook starts {len(result['failed_prepares'])}, "
             f"failed updates {len(result['failed_updates'])}, non-loopback sockets {len(result['non_loopback_sockets'])}, "
             f"processes left running {len(result['left_running'])}",
         ]

@@ -54,6 +54,14 @@ def test_every_student_gets_a_server(result: dict) -> None:
     assert 0 < result["spawn_s"]["p50"] <= result["spawn_s"]["max"]
 
 
+def test_every_student_pulls_the_course_through_its_link(result: dict) -> None:
+    assert result["failed_pulls"] == [], result.get("hub_log_tail")
+    assert result["pull_s"]["n"] == STUDENTS
+    assert (
+        "/hub/user-redirect/git-pull?repo=" in result["link"] and "&branch=main&urlpath=lab%2Ftree%2F" in result["link"]
+    )
+
+
 def test_every_student_runs_notebook_01_to_its_explorer(result: dict) -> None:
     assert result["failed_prepares"] == [], result.get("hub_log_tail")
     assert result["prepare_s"]["n"] == STUDENTS
