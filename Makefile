@@ -61,7 +61,7 @@ lint: venv
 test: venv browser-deps proxy lint
 	CLASSROOM_STUDENTS=4 $(PY) -m pytest --nbval --nbval-current-env -q
 
-bench: venv browser-deps
+bench: venv browser-deps proxy
 	$(PY) -m benchmarks.run
 
 screenshots: venv browser-deps
