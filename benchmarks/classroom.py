@@ -14,7 +14,8 @@ do what JupyterLab does for a learner, through the hub's proxy only:
 4. a control moves the way a dragged slider does: a widget ``update`` comm message with the new value, and the
    time until the explorer's new PNG arrives (the image model's ``update``, bytes hashed and compared with the
    previous ones). One student alone first, the others idle; then every student at once, K moves each;
-5. resident memory of each student's kernel and single-user server is read from the hub's process tree.
+5. resident memory of each student's kernel and single-user server is read from the hub's process tree, whose
+   sockets are also read every second of the run: every one must be on 127.0.0.1 at both ends.
 
 Run ``python -m benchmarks.classroom --students 10 --moves 20`` (``make classroom-test N=10`` runs the test at
 that size). Every wait has a timeout, the whole run a deadline, and the hub with everything it started is
@@ -77,6 +78,7 @@ MOVE_S = 30  # one control move → new image
 PULL_S = 120  # nbgitpuller's clone of the course into a home
 REQUEST_S = 30  # one HTTP request
 POLL_S = 0.25
+SOCKET_WATCH_S = 1.0  # how often every socket of the hub's tree is read during the run
 SERVER_GB = 16  # the sizing rule: students per server of this size ...
 SYSTEM_RESERVE_MB = 2048  # ... after the operating system, page cache headroom, hub and proxy
 STOP_S = 20
@@ -149,6 +151,7 @@ class Hub:
     base: Path
     log: Path
     tree: dict[int, psutil.Process] = field(default_factory=dict)  # everything it started, seen so far
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the socket watch reads the tree too
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         """JSON from ``/hub/api{path}`` through the proxy, as the service."""
@@ -162,11 +165,12 @@ class Hub:
 
     def processes(self) -> list[psutil.Process]:
         """The hub's process tree now (proxy, servers, kernels), remembered for the clean-up."""
-        with contextlib.suppress(psutil.NoSuchProcess):
-            hub = psutil.Process(self.process.pid)
-            for proc in [hub, *hub.children(recursive=True)]:
-                self.tree.setdefault(proc.pid, proc)
-        return [p for p in self.tree.values() if p.is_running()]
+        with self.lock:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                hub = psutil.Process(self.process.pid)
+                for proc in [hub, *hub.children(recursive=True)]:
+                    self.tree.setdefault(proc.pid, proc)
+            return [p for p in self.tree.values() if p.is_running()]
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no hub log)"
@@ -597,6 +601,17 @@ def measure_tree(hub: Hub, students: list[Student]) -> dict:
     }
 
 
+def watch_sockets(hub: Hub, stop: threading.Event, seen: dict[tuple, int]) -> None:
+    """Until ``stop``: every SOCKET_WATCH_S, each TCP/UDP socket of every process in the hub's tree, counted by
+    (status, local address, remote address) into ``seen``."""
+    while not stop.wait(SOCKET_WATCH_S):
+        for proc in hub.processes():
+            with contextlib.suppress(psutil.Error):
+                for conn in proc.net_connections(kind="inet"):
+                    key = (conn.status, conn.laddr.ip, conn.raddr.ip if conn.raddr else None)
+                    seen[key] = seen.get(key, 0) + 1
+
+
 def _is_loopback(ip: str | None) -> bool:
     return ip is None or ipaddress.ip_address(ip.removeprefix("::ffff:")).is_loopback
 
@@ -629,9 +644,13 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float | No
     }
     base = Path(tempfile.mkdtemp(prefix="mha-classroom-"))
     class_: list[Student] = []
+    seen: dict[tuple, int] = {}
+    stop = threading.Event()
     try:
         with running_hub(base, deadline) as hub:
             result["hub_start_s"] = time.perf_counter() - started
+            watch = threading.Thread(target=watch_sockets, args=(hub, stop, seen), daemon=True)
+            watch.start()
             link = gitpuller_link(hub.url, course_repository(base), NOTEBOOK)
             result["link"] = link
             names = [f"student{i:02d}" for i in range(students)]
@@ -650,6 +669,8 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float | No
                     ready[0].moves(moves, "alone", deadline)
                     barrier = threading.Barrier(len(ready))
                     list(pool.map(lambda s: s.moves(moves, "class", deadline, barrier), ready))
+            stop.set()
+            watch.join(timeout=STOP_S)
             result |= measure_tree(hub, class_)
             result["tree_pids"] = sorted(hub.tree)
             for s in class_:
@@ -660,7 +681,12 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float | No
             if failures:
                 result["hub_log_tail"] = hub.log_tail()
     finally:
+        stop.set()
         shutil.rmtree(base, ignore_errors=True)
+    result["sockets_watched"] = [
+        {"status": status, "local": local, "remote": remote, "samples": n}
+        for (status, local, remote), n in sorted(seen.items(), key=str)
+    ]
     failures = [f for s in class_ for f in s.failures]
     result["spawn_s"] = _percentiles([s.spawn_s for s in class_ if s.spawn_s is not None])
     result["pull_s"] = _percentiles([s.pull_s for s in class_ if s.pull_s is not None])
@@ -674,7 +700,9 @@ def run_class(students: int = STUDENTS, moves: int = MOVES, budget_s: float | No
     result["failed_prepares"] = [f for f in failures if f["stage"] == "prepare"]
     result["failed_updates"] = [f for f in failures if f["stage"].startswith("update")]
     result["non_loopback_sockets"] = [
-        s for s in result.get("sockets", []) if not (_is_loopback(s["local"]) and _is_loopback(s["remote"]))
+        s
+        for s in result.get("sockets", []) + result["sockets_watched"]
+        if not (_is_loopback(s["local"]) and _is_loopback(s["remote"]))
     ]
     result["left_running"] = [pid for pid in result.get("tree_pids", []) if _alive(pid)]
     result["sizing"] = sizing(result.get("memory_mb", {}))
@@ -760,7 +788,7 @@ def bench_record(students: int = STUDENTS, moves: int = MOVES) -> dict:
         except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
             return {"status": "not measured", "why": f"{type(exc).__name__}: {str(exc)[:300]}"}
         write(record, OUTPUT)
-    drop = ("samples_ms", "sockets", "tree_pids", "hub_log_tail")
+    drop = ("samples_ms", "sockets", "sockets_watched", "tree_pids", "hub_log_tail")
     trimmed = {
         k: ({i: v for i, v in x.items() if i not in drop} if isinstance(x, dict) else x) for k, x in record.items()
     }
