@@ -296,6 +296,10 @@ def _run_all(page, expected_cells: int) -> None:
     it started: a click before the notebook is the current widget is lost."""
     first_cell = page.locator(".jp-Notebook .jp-Cell").first
     first_cell.wait_for(timeout=90_000)
+    # the notebook panel's loading spinner covers the cells until the kernel session is up (slow on a busy machine)
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-NotebookPanel .jp-Spinner')", timeout=SERVER_START_S * 1000
+    )
     for _ in range(5):
         first_cell.click()
         if not (_menu(page, "View", "notebook:show-all-cell-code") and _menu(page, "Run", "runmenu:run-all")):

@@ -5,7 +5,7 @@ import csv
 import pytest
 import torch
 
-from mha_lib.viz import style
+from mha_lib.viz import BitmapLabels, style
 from mha_lib.widgets import (
     classroom,
     explore_cross,
@@ -38,14 +38,20 @@ def _read_csv(path) -> torch.Tensor:
     return torch.tensor([[float(x) for x in row[first:]] for row in rows], dtype=torch.float64)
 
 
+def _font_sizes(explorer) -> set[float]:
+    """The point sizes of every text the explorer's figure draws (token labels, titles, colour-bar numbers)."""
+    return {labels.size for labels in explorer.figure.fig.findobj(BitmapLabels)}
+
+
 @pytest.mark.parametrize("make", EXPLORERS)
 def test_projector_mode_grows_fonts_and_pixels(make):
     explorer = make()
     before = explorer.figure.fig.get_size_inches() * explorer.figure.fig.dpi
-    screen_font = style.FONT_SIZE
+    screen_fonts = _font_sizes(explorer)
     classroom(True)  # the explorer on screen is redrawn at projector size
     after = explorer.figure.fig.get_size_inches() * explorer.figure.fig.dpi
-    assert screen_font < style.FONT_SIZE and style.WEIGHTS_CMAP == "inferno"
+    assert min(_font_sizes(explorer)) > max(screen_fonts) - 1 and max(_font_sizes(explorer)) > max(screen_fonts)
+    assert style.WEIGHTS_CMAP == "inferno"
     assert (after > before).all(), f"{before} -> {after}"
     assert "mha-projector" in explorer._dom_classes
     new = make()  # and every explorer created afterwards
