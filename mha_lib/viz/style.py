@@ -43,9 +43,12 @@ _PROJECTOR |= {"CBAR_WIDTH": 0.2, "LABEL_PAD": 5, "CELL_BORDER_PX": 2, "WEIGHTS_
 def use_projector(on: bool) -> None:
     """Switch every figure built from now on to projector size and colours (``on``) or back to the screen's.
 
-    >>> use_projector(True); FONT_SIZE, WEIGHTS_CMAP
+    >>> from mha_lib.viz import style
+    >>> style.use_projector(True)
+    >>> style.FONT_SIZE, style.WEIGHTS_CMAP
     (16, 'inferno')
-    >>> use_projector(False); FONT_SIZE
+    >>> style.use_projector(False)
+    >>> style.FONT_SIZE
     12
     """
     global PROJECTOR
