@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import torch
 from torch import Tensor
 
-from mha_lib._checks import require_tensor
+from mha_lib._validate import require_tensor
 
 PAIRINGS = ("interleaved", "half")
 
