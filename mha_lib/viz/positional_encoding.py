@@ -83,6 +83,7 @@ class PositionsFigure(LiveFigure):
         self.weights_title = self._dynamic_suffix(ax_weights, WEIGHTS_TITLE, " 0.000")
 
         ax_curve.set_xlim(-0.5, self.max_distance + 0.5)
+        ax_curve.set_xticks(np.linspace(0, self.max_distance, 5).round())  # few ticks: each costs a Text to build
         ax_curve.set_ylim(-1.08, 1.08)  # the curve is drawn divided by its limit; the numbers say the limit
         ax_curve.axhline(0.0, color=style.BLOCKED_COLOR, linewidth=1)
         ax_curve.set_yticks(style.SYMMETRIC_TICKS, [""] * len(style.SYMMETRIC_TICKS))

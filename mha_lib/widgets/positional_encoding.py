@@ -46,7 +46,7 @@ class PositionsExplorer(Explorer):
                 continuous_update=True,
             ),
             "seq_len": slider("sequence length T", seq_len, *SEQ_LEN_RANGE),
-            "offset": slider("offset k (every position + k)", offset, *OFFSET_RANGE),
+            "offset": slider("offset k", offset, *OFFSET_RANGE),  # every position + k
             "head": widgets.SelectionSlider(
                 options=[(f"{h}: m = 1/{round(1 / m)}", h) for h, m in enumerate(slopes)],
                 value=head,
@@ -94,7 +94,7 @@ class PositionsExplorer(Explorer):
             )
         else:
             change = f"largest change of a weight against offset 0: {s.shift_change:.3g}"
-        self.summary.value = f"positions {first} … {last}; {change}"
+        self.summary.value = f"every position + k = {first}: positions {first} … {last}; {change}"
 
 
 def explore_positions(
