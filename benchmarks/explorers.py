@@ -134,6 +134,9 @@ def cases() -> list[Case]:
             ("q_len", "src_len", "num_heads"),
             [_seeds(), _set("src_valid_len", (3, 5, 4))],
         ),
+        Case(
+            "positions", widgets.explore_positions, ("seq_len", "d_model"), [_set("offset", (5, 12, 3, 20)), _seeds()]
+        ),
     ]
 
 

@@ -406,6 +406,7 @@ KINDS = {
     "masking": "^valid length$",
     "heads": r"^heads \(divisors",
     "cross": "^target length",
+    "positions": "^offset k",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -422,6 +423,12 @@ PLANS = {
         (_click_checkbox, "wrong split"),
     ],
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
+    "positions": [
+        (_pick_toggle, "^encoding$", "rotary"),
+        (_move_slider, "^offset k"),
+        (_pick_toggle, "^encoding$", "alibi"),
+        (_move_slider, "^ALiBi head$"),  # enabled for alibi only
+    ],
 }
 
 

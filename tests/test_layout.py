@@ -15,12 +15,14 @@ PURE = [
     "mha_lib.heads",
     "mha_lib.modules",
     "mha_lib.data",
+    "mha_lib.positions",
     "mha_lib.checks",
     "mha_lib.scenarios.qkv_projections",
     "mha_lib.scenarios.scaling",
     "mha_lib.scenarios.masking",
     "mha_lib.scenarios.head_splitting",
     "mha_lib.scenarios.cross_attention",
+    "mha_lib.scenarios.positional_encoding",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).
