@@ -13,6 +13,7 @@ MODULES = [
     "mha_lib.heads",
     "mha_lib.modules",
     "mha_lib.data",
+    "mha_lib.pretrained",
     "mha_lib.checks",
     "mha_lib.viz",
     "mha_lib.widgets",
