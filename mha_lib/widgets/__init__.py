@@ -23,6 +23,7 @@ from mha_lib.widgets.cross_attention import CrossExplorer, explore_cross
 from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, explore_heads
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
+from mha_lib.widgets.real_model_heads import PretrainedExplorer, explore_pretrained
 from mha_lib.widgets.scaling import ScalingExplorer, explore_scaling
 
 __all__ = [
@@ -43,12 +44,14 @@ __all__ = [
     "HeadGridExplorer",
     "HeadsExplorer",
     "MaskingExplorer",
+    "PretrainedExplorer",
     "QKVExplorer",
     "ScalingExplorer",
     "cross_compute",
     "explore_cross",
     "explore_heads",
     "explore_masking",
+    "explore_pretrained",
     "explore_qkv",
     "explore_scaling",
     "heads_compute",
