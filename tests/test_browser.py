@@ -388,6 +388,13 @@ def _click_checkbox(explorer, label: str) -> str:
     return f"checkbox {label!r}"
 
 
+def _type_text(explorer, label: str, text: str) -> str:
+    box = _control(explorer, ".widget-text", label).locator("input")
+    box.fill(text)
+    box.press("Enter")  # the text box updates on Enter only
+    return f"text {label!r} → {text!r}"
+
+
 def _click_mask_cell(explorer, query: int, key: int) -> str:
     button = explorer.locator(f'button[title^="query {query} "][title*="→ key {key} "]')
     assert button.count() == 1, f"no toggle button for mask cell ({query}, {key})"
@@ -402,6 +409,7 @@ KINDS = {
     "masking": "^valid length$",
     "heads": r"^heads \(divisors",
     "cross": "^target length",
+    "pretrained": r"^sentence \(press Enter\)$",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -418,6 +426,11 @@ PLANS = {
         (_click_checkbox, "wrong split"),
     ],
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
+    "pretrained": [
+        (_pick_toggle, "^head$", "2"),
+        (_pick_toggle, "^show$", "weight × value norm"),
+        (_type_text, r"^sentence \(press Enter\)$", "The dog chased the ball across the park."),
+    ],
 }
 
 

@@ -60,7 +60,9 @@ def test_rollout_is_a_product_of_mixed_layers():
     mixed = [0.5 * a.mean(0) + 0.5 * eye for a in attn]  # (T, T) each
     assert torch.allclose(rolled[0], mixed[0]) and torch.allclose(rolled[1], mixed[1] @ mixed[0])
     assert torch.allclose(rolled[-1].sum(-1), torch.ones(5, dtype=torch.float64))
-    assert torch.allclose(S.rollout(attn, residual=0.0)[-1], functools.reduce(torch.matmul, reversed([a.mean(0) for a in attn])))
+    assert torch.allclose(
+        S.rollout(attn, residual=0.0)[-1], functools.reduce(torch.matmul, reversed([a.mean(0) for a in attn]))
+    )
 
 
 def test_entropy_is_zero_one_hot_and_log_t_uniform():

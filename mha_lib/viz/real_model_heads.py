@@ -1,4 +1,6 @@
-"""The real-model explorer's figure: all layers × heads as thumbnails on one colour scale, one head enlarged.
+"""Notebook 08's figures: the real-model explorer's and ``plot_word_heads`` for its cells.
+
+The explorer's figure: all layers × heads as thumbnails on one colour scale, one head enlarged.
 
 The overview is a single image: every head's (T, T) weights resampled to a fixed square of pixels and laid
 into a mosaic with blank gaps, so its size does not depend on the sentence and a redraw colours one image,
@@ -9,8 +11,11 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import ScaledTranslation
 
@@ -34,6 +39,53 @@ THUMB_PX = 44  # side of one thumbnail, pixels
 GAP_X_PX = 6  # between thumbnails of one layer
 GAP_Y_PX = 20  # between layers: room for the entropy numbers
 ENLARGED_INCHES = 4.2  # the longer side of the enlarged head at most
+
+
+def _key_label_room(tokens: Sequence[str]) -> float:
+    """Inches under a heatmap for its upright key labels and the axis label "key"."""
+    positions, size = _tick_positions(len(tokens))
+    return style.LABEL_PAD / 72 + _text_width([tokens[i] for i in positions], size) + style.LINE + 0.05
+
+
+def _upright_key_labels(ax: Axes, tokens: Sequence[str]) -> None:
+    """Key labels standing upright under the columns (English words overlap side by side), then "key".
+
+    ``Text`` artists, drawn once into a figure's static background.
+    """
+    positions, size = _tick_positions(len(tokens))
+    below = ax.get_xaxis_transform() + ScaledTranslation(0, -style.LABEL_PAD / 72, ax.figure.dpi_scale_trans)
+    for i in positions:
+        ax.text(i, 0, tokens[i], transform=below, rotation=90, ha="center", va="top", fontsize=size)
+    ax.set_xlabel("key", fontsize=style.FONT_SIZE, labelpad=72 * (_key_label_room(tokens) - style.LINE - 0.05))
+
+
+def plot_word_heads(
+    weights: Annotated[object, "panels q_len k_len"], tokens: Sequence[str], titles: Sequence[str]
+) -> Figure:
+    """Heads (or any (T, T) weights) of one English sentence side by side on ONE 0..1 colour scale, keys upright.
+
+    >>> fig = plot_word_heads(np.full((2, 3, 3), 1 / 3), ["[CLS]", "because", "[SEP]"], ["raw", "weighted"])
+    >>> [ax.get_title() for ax in fig.axes[:2]]
+    ['raw', 'weighted']
+    >>> plt.close(fig)
+    """
+    data = _as_array(weights, "weights", 3)
+    _check_labels(data.shape, tokens, tokens, "weights")
+    if len(titles) != data.shape[0]:
+        raise ValueError(f"got {len(titles)} titles for {data.shape[0]} panels; pass one per panel")
+    n = len(tokens)
+    side = _token_inches(n, n, largest=2.6) * n
+    room = max(side, _text_width(titles) + 0.1)  # a panel and its title
+    left, under = _label_margin(tokens, True), _key_label_room(tokens)
+    width = left + len(titles) * (room + style.GAP) - style.GAP + _colorbar_width(None) + 0.1
+    fig = plt.figure(figsize=(width, under + side + 1.5 * style.LINE))
+    for k, (panel, title) in enumerate(zip(data, titles)):
+        ax = _add_axes(fig, left + k * (room + style.GAP) + (room - side) / 2, under, side, side)
+        image = _heatmap(ax, panel, tokens if k == 0 else None, None, ylabel="query" if k == 0 else None)
+        _upright_key_labels(ax, tokens)
+        ax.set_title(title, fontsize=style.FONT_SIZE)
+    _colorbar_beside(fig, image, ax)
+    return fig
 
 
 def _overview_cmap() -> ListedColormap:
@@ -84,8 +136,7 @@ class PretrainedFigure(LiveFigure):
         grid_h = (self.num_layers * (THUMB_PX + GAP_Y_PX) - GAP_Y_PX) / dpi
         layer_w = _text_width([f"layer {self.num_layers - 1}"]) + 0.15
         side = _token_inches(n, n, largest=ENLARGED_INCHES) * n
-        shown, size = _tick_positions(n)
-        under_big = style.LABEL_PAD / 72 + _text_width([self.tokens[i] for i in shown], size) + style.LINE + 0.05
+        under_big = _key_label_room(self.tokens)
         bottom = max(under_big, GAP_Y_PX / dpi + 0.1)  # rotated key labels and "key", or the last entropies
         height = max(grid_h + style.LINE, side)  # the grid has its head numbers above it
         big_left = layer_w + grid_w + 2 * style.GAP + _label_margin(self.tokens, True)
@@ -94,10 +145,7 @@ class PretrainedFigure(LiveFigure):
         ax_big = _add_axes(self.fig, big_left, bottom + height - side, side, side)
         self._build_overview(ax_grid)
         self.enlarged = _heatmap(ax_big, np.zeros((n, n)), self.tokens, None, ylabel="query", bitmaps=True)
-        below = ax_big.get_xaxis_transform() + ScaledTranslation(0, -style.LABEL_PAD / 72, self.fig.dpi_scale_trans)
-        for i in shown:  # English words overlap side by side: the key labels stand upright, drawn once per layout
-            ax_big.text(i, 0, self.tokens[i], transform=below, rotation=90, ha="center", va="top", fontsize=size)
-        ax_big.set_xlabel("key", fontsize=style.FONT_SIZE, labelpad=72 * (under_big - style.LINE - 0.05))
+        _upright_key_labels(ax_big, self.tokens)
         _colorbar_beside(self.fig, self.enlarged, ax_big)
         self.big_title = self._title(ax_big, animated=True)
         self._animate(self.overview, self.entropy_texts, self.frame, self.enlarged)
