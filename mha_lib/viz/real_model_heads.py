@@ -47,15 +47,19 @@ def _key_label_room(tokens: Sequence[str]) -> float:
     return style.LABEL_PAD / 72 + _text_width([tokens[i] for i in positions], size) + style.LINE + 0.05
 
 
-def _upright_key_labels(ax: Axes, tokens: Sequence[str]) -> None:
+def _upright_key_labels(ax: Axes, tokens: Sequence[str], *, bitmaps: bool = False) -> None:
     """Key labels standing upright under the columns (English words overlap side by side), then "key".
 
-    ``Text`` artists, drawn once into a figure's static background.
+    ``bitmaps=True`` (explorer figures) draws them as ``BitmapLabels``: a rotated ``Text`` took ~5 ms to draw.
     """
     positions, size = _tick_positions(len(tokens))
     below = ax.get_xaxis_transform() + ScaledTranslation(0, -style.LABEL_PAD / 72, ax.figure.dpi_scale_trans)
-    for i in positions:
-        ax.text(i, 0, tokens[i], transform=below, rotation=90, ha="center", va="top", fontsize=size)
+    texts, anchors = [tokens[i] for i in positions], [(i, 0) for i in positions]
+    if bitmaps:
+        ax.add_artist(BitmapLabels(texts, anchors, below, size=size, ha="center", va="top", rotation=90))
+    else:
+        for text, anchor in zip(texts, anchors):
+            ax.text(*anchor, text, transform=below, rotation=90, ha="center", va="top", fontsize=size)
     ax.set_xlabel("key", fontsize=style.FONT_SIZE, labelpad=72 * (_key_label_room(tokens) - style.LINE - 0.05))
 
 
@@ -145,7 +149,7 @@ class PretrainedFigure(LiveFigure):
         ax_big = _add_axes(self.fig, big_left, bottom + height - side, side, side)
         self._build_overview(ax_grid)
         self.enlarged = _heatmap(ax_big, np.zeros((n, n)), self.tokens, None, ylabel="query", bitmaps=True)
-        _upright_key_labels(ax_big, self.tokens)
+        _upright_key_labels(ax_big, self.tokens, bitmaps=True)
         _colorbar_beside(self.fig, self.enlarged, ax_big)
         self.big_title = self._title(ax_big, animated=True)
         self._animate(self.overview, self.entropy_texts, self.frame, self.enlarged)
