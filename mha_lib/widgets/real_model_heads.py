@@ -40,9 +40,9 @@ class PretrainedExplorer(Explorer):
                 style=STYLE,
                 layout=widgets.Layout(width="40rem"),
             ),
-            "layer": _buttons("layer", list(range(num_layers)), layer, "2.4rem"),
-            "head": _buttons("head", list(range(num_heads)), head, "2.4rem"),
-            "weighting": _buttons("show", [(v, k) for k, v in WEIGHTING_LABELS.items()], weighting, "11rem"),
+            "layer": _buttons("layer", list(range(num_layers)), layer, "3.4rem"),
+            "head": _buttons("head", list(range(num_heads)), head, "3.4rem"),
+            "weighting": _buttons("show", [(v, k) for k, v in WEIGHTING_LABELS.items()], weighting, "16rem"),
         }
         self._last_good = first
         super().__init__(controls, extra=(self.error,))
