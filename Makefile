@@ -16,9 +16,11 @@ K ?= 20
 $(PY):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 
-# Reinstall only when requirements or packaging change. --no-deps on mha_lib: torch stays pinned.
-$(STAMP): requirements.txt pyproject.toml | $(PY)
+# Reinstall only when requirements or packaging change. --no-deps on mha_lib and on requirements-nodeps.txt
+# (packages whose declared dependencies would pull torch unpinned): torch stays pinned.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
 	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
 	touch $(STAMP)
 

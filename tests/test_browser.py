@@ -392,6 +392,13 @@ def _click_checkbox(explorer, label: str) -> str:
     return f"checkbox {label!r}"
 
 
+def _type_text(explorer, label: str, text: str) -> str:
+    box = _control(explorer, ".widget-text", label).locator("input")
+    box.fill(text)
+    box.press("Enter")  # the text box updates on Enter only
+    return f"text {label!r} → {text!r}"
+
+
 def _click_mask_cell(explorer, query: int, key: int) -> str:
     button = explorer.locator(f'button[title^="query {query} "][title*="→ key {key} "]')
     assert button.count() == 1, f"no toggle button for mask cell ({query}, {key})"
@@ -407,6 +414,7 @@ KINDS = {
     "heads": r"^heads \(divisors",
     "cross": "^target length",
     "positions": "^offset k",
+    "pretrained": r"^sentence \(press Enter\)$",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -428,6 +436,11 @@ PLANS = {
         (_move_slider, "^offset k"),
         (_pick_toggle, "^encoding$", "alibi"),
         (_move_slider, "^ALiBi head$"),  # enabled for alibi only
+    ],
+    "pretrained": [
+        (_pick_toggle, "^head$", "2"),
+        (_pick_toggle, "^show$", "weight × value norm"),
+        (_type_text, r"^sentence \(press Enter\)$", "The dog chased the ball across the park."),
     ],
 }
 

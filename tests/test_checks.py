@@ -32,6 +32,14 @@ NAMED = {
     "off_by_one": "off by one",
     "uniform_masked_rows": "equal weights instead of zeros",
     "wrong_merge": "transpose(1, 2)",
+    "diagonal": "A[i, i]",
+    "wrapped": "wraps around",
+    "summed": "take the mean",
+    "norm_of_input": "*before* the value projection",
+    "no_output_projection": "left out W_O",
+    "whole_value": "split v into heads",
+    "query_norm": "rows (queries) instead of the columns (keys)",
+    "not_renormalised": "not renormalised",
 }
 
 
@@ -109,6 +117,20 @@ def projection_in_place(x, w_q, w_k, w_v):
     return x @ w_q / 2, x @ w_k / 2, x @ w_v / 2  # (T, Dk), (T, Dk), (T, Dv)
 
 
+def previous_score(a, offset=-1, *, reduce=torch.mean):
+    rows = range(max(0, -offset), a.shape[-1] - max(0, offset))  # queries i whose key i + offset exists
+    return reduce(torch.stack([a[..., i, i + offset] for i in rows], dim=-1), dim=-1)  # (L, H)
+
+
+def value_shares(weights, x, w_v, b_v, w_o, *, norm="f", rows=False, renormalise=True):
+    heads, t, d = weights.shape[0], x.shape[0], x.shape[1]
+    v = (x @ w_v + b_v).view(t, heads, d // heads).transpose(0, 1)  # (H, T, Dh)
+    f = torch.stack([v[h] @ w_o[h * (d // heads) : (h + 1) * (d // heads)] for h in range(heads)])  # (H, T, D)
+    norms = {"f": f, "v": v, "x": x.expand(heads, t, d), "all": (x @ w_v + b_v).expand(heads, t, d)}[norm].norm(dim=-1)
+    weighted = weights * (norms[:, :, None] if rows else norms[:, None, :])  # (H, T, T)
+    return weighted / weighted.sum(-1, keepdim=True) if renormalise else weighted  # (H, T, T)
+
+
 C = checks
 CORRECT = [
     (C.diagnose_qkv_projection, lambda x, w_q, w_k, w_v: (x @ w_q, x @ w_k, x @ w_v)),
@@ -123,6 +145,8 @@ CORRECT = [
     (C.diagnose_multi_head_attention, mha),
     (C.diagnose_source_padding_mask, key_mask),
     (C.diagnose_cross_attention, cross),
+    (C.diagnose_previous_token_score, previous_score),
+    (C.diagnose_value_weighted, value_shares),
 ]
 
 WRONG = [
@@ -200,6 +224,20 @@ WRONG = [
     (C.diagnose_cross_attention, lambda *a: cross(*a, d=1), "forgot_scale"),
     (C.diagnose_cross_attention, lambda *a: cross(*a, dim=-2), "wrong_softmax_axis"),
     (C.diagnose_cross_attention, weights_transposed(cross), "transposed_output"),
+    (C.diagnose_previous_token_score, lambda a: previous_score(a, offset=1), "off_by_one"),
+    (C.diagnose_previous_token_score, lambda a: previous_score(a, offset=0), "diagonal"),
+    (
+        C.diagnose_previous_token_score,
+        lambda a: (a * torch.roll(torch.eye(a.shape[-1]), -1, 1)).sum(-1).mean(-1),
+        "wrapped",
+    ),
+    (C.diagnose_previous_token_score, lambda a: previous_score(a, reduce=torch.sum), "summed"),
+    (C.diagnose_previous_token_score, lambda a: previous_score(a).mean(0), "wrong_shape"),
+    (C.diagnose_value_weighted, lambda *a: value_shares(*a, norm="x"), "norm_of_input"),
+    (C.diagnose_value_weighted, lambda *a: value_shares(*a, norm="v"), "no_output_projection"),
+    (C.diagnose_value_weighted, lambda *a: value_shares(*a, norm="all"), "whole_value"),
+    (C.diagnose_value_weighted, lambda *a: value_shares(*a, rows=True), "query_norm"),
+    (C.diagnose_value_weighted, lambda *a: value_shares(*a, renormalise=False), "not_renormalised"),
 ]
 
 

@@ -23,6 +23,8 @@ PURE = [
     "mha_lib.scenarios.head_splitting",
     "mha_lib.scenarios.cross_attention",
     "mha_lib.scenarios.positional_encoding",
+    "mha_lib.pretrained",
+    "mha_lib.scenarios.real_model_heads",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).

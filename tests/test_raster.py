@@ -84,6 +84,23 @@ def test_bitmap_labels_draw_the_pixels_of_text(text, ha, va):
     assert np.array_equal(*pictures)
 
 
+@pytest.mark.parametrize("text", ["because", "[CLS]", "##ism"])
+@pytest.mark.parametrize(("ha", "va"), [("center", "top"), ("right", "center")])
+def test_rotated_bitmap_labels_draw_the_pixels_of_rotated_text(text, ha, va):
+    pictures = []
+    for as_bitmap in (False, True):
+        fig = Figure(figsize=(0.8, 1.2), dpi=100)
+        anchor = (40, 100)
+        if as_bitmap:
+            labels = raster.BitmapLabels([text], [anchor], IdentityTransform(), size=12, ha=ha, va=va, rotation=90)
+            fig.add_artist(labels)
+        else:
+            fig.text(*anchor, text, transform=IdentityTransform(), ha=ha, va=va, fontsize=12, rotation=90)
+        pictures.append(_draw(fig))
+    assert (pictures[0] != 255).any()
+    assert np.array_equal(*pictures)
+
+
 def test_bitmap_labels_need_one_anchor_per_text():
     with pytest.raises(ValueError, match="got 2 texts for 1 anchors"):
         raster.BitmapLabels(["我", "想"], [(0, 0)], IdentityTransform())

@@ -14,7 +14,7 @@ float64 inputs; its result is compared with mha_lib, then with known-wrong versi
 this order: shape, dtype, inputs modified in place, NaN, values. Checkers never raise.
 
 One module per notebook (``qkv_projections``, ``scaling``, ``masking``, ``head_splitting``,
-``cross_attention``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
+``cross_attention``, ``real_model_heads``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
 :func:`~mha_lib.checks.runner.make_checkers` turns a declaration into its ``diagnose_x``/``check_x`` pair.
 
 >>> check_scores(lambda q, k: q @ k.T)
@@ -54,6 +54,12 @@ from mha_lib.checks.positional_encoding import (
     diagnose_sinusoidal,
 )
 from mha_lib.checks.qkv_projections import check_qkv_projection, check_scores, diagnose_qkv_projection, diagnose_scores
+from mha_lib.checks.real_model_heads import (
+    check_previous_token_score,
+    check_value_weighted,
+    diagnose_previous_token_score,
+    diagnose_value_weighted,
+)
 from mha_lib.checks.runner import ATOL as ATOL
 from mha_lib.checks.runner import MESSAGES as MESSAGES
 from mha_lib.checks.runner import RTOL as RTOL
@@ -74,6 +80,7 @@ __all__ = [
     "check_merge_heads",
     "check_multi_head_attention",
     "check_padding_mask",
+    "check_previous_token_score",
     "check_qkv_projection",
     "check_rope",
     "check_rope_attention",
@@ -83,12 +90,14 @@ __all__ = [
     "check_source_padding_mask",
     "check_split_heads",
     "check_temperature_attention",
+    "check_value_weighted",
     "diagnose_causal_mask",
     "diagnose_cross_attention",
     "diagnose_masked_attention",
     "diagnose_merge_heads",
     "diagnose_multi_head_attention",
     "diagnose_padding_mask",
+    "diagnose_previous_token_score",
     "diagnose_qkv_projection",
     "diagnose_rope",
     "diagnose_rope_attention",
@@ -98,4 +107,5 @@ __all__ = [
     "diagnose_source_padding_mask",
     "diagnose_split_heads",
     "diagnose_temperature_attention",
+    "diagnose_value_weighted",
 ]

@@ -108,12 +108,14 @@ class BitmapLabels(Artist):
         size: float | None = None,
         ha: str = "center",
         va: str = "center",
+        rotation: float = 0.0,
     ) -> None:
         super().__init__()
         if len(texts) != len(anchors):
             raise ValueError(f"got {len(texts)} texts for {len(anchors)} anchors; pass one anchor per text")
         self.texts, self.anchors = list(texts), np.asarray(anchors, dtype=float).reshape(-1, 2)
         self.size, self.ha, self.va = style.FONT_SIZE if size is None else size, ha, va
+        self.rotation = rotation  # degrees, as for Text (90: reading upwards); ha/va align the rotated box
         self.set_transform(transform)
 
     def set_texts(self, texts: Sequence[str]) -> None:
@@ -128,7 +130,7 @@ class BitmapLabels(Artist):
             return
         gc = renderer.new_gc()
         for text, (x, y) in zip(self.texts, self.get_transform().transform(self.anchors)):
-            pixels, dx, dy = _text_bitmap(text, self.size, self.ha, self.va, renderer.dpi)
+            pixels, dx, dy = _text_bitmap(text, self.size, self.ha, self.va, renderer.dpi, self.rotation)
             if pixels is not None:
                 renderer.draw_image(gc, round(x) + dx, round(y) + dy, pixels)
         gc.restore()
@@ -136,15 +138,19 @@ class BitmapLabels(Artist):
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_bitmap(text: str, size: float, ha: str, va: str, dpi: float) -> tuple[np.ndarray | None, int, int]:
+def _text_bitmap(
+    text: str, size: float, ha: str, va: str, dpi: float, rotation: float = 0.0
+) -> tuple[np.ndarray | None, int, int]:
     """``text`` as matplotlib draws it, cropped: (RGBA pixels with the bottom row first, as ``draw_image``
     takes them, or None if nothing is visible; x and y of their lower-left corner relative to the anchor)."""
     em = size / 72 * dpi  # pixels per em; the anchor sits in the middle, so any alignment fits
-    width = 2 * math.ceil(_text_width([text], size) * dpi + em)
-    height = 2 * math.ceil(2 * em)
+    side = 2 * math.ceil(_text_width([text], size) * dpi + em)
+    width = height = max(side, 2 * math.ceil(2 * em))  # room for the text at any rotation
+    if rotation == 0:
+        height = 2 * math.ceil(2 * em)
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="none")
     anchor_x, anchor_y = width // 2, height // 2  # whole pixels from the left and from the bottom
-    fig.text(anchor_x / width, anchor_y / height, text, fontsize=size, ha=ha, va=va)
+    fig.text(anchor_x / width, anchor_y / height, text, fontsize=size, ha=ha, va=va, rotation=rotation)
     FigureCanvasAgg(fig).draw()
     pixels = np.asarray(fig.canvas.buffer_rgba())  # (height, width, 4), top row first
     rows, cols = np.flatnonzero(pixels[..., 3].any(1)), np.flatnonzero(pixels[..., 3].any(0))

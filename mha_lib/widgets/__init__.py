@@ -26,6 +26,7 @@ from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, expl
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
 from mha_lib.widgets.positional_encoding import PositionsExplorer, explore_positions
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
+from mha_lib.widgets.real_model_heads import PretrainedExplorer, explore_pretrained
 from mha_lib.widgets.scaling import ScalingExplorer, explore_scaling
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "HeadsExplorer",
     "MaskingExplorer",
     "PositionsExplorer",
+    "PretrainedExplorer",
     "QKVExplorer",
     "ScalingExplorer",
     "classroom",
@@ -55,6 +57,7 @@ __all__ = [
     "explore_heads",
     "explore_masking",
     "explore_positions",
+    "explore_pretrained",
     "explore_qkv",
     "explore_scaling",
     "heads_compute",
