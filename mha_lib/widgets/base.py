@@ -22,7 +22,7 @@ from torch import Tensor
 from mha_lib._validate import require_int
 from mha_lib.scenarios._common import SEED_RANGE
 from mha_lib.viz import LiveFigure, style
-from mha_lib.widgets.classroom import _LIVE, Tools, export
+from mha_lib.widgets.classroom import _LIVE, EXPORTED, Tools, export
 
 # Readable from the back of a lecture room: larger labels, readouts and buttons inside an explorer; larger
 # still in projector mode (``classroom(True)``).
@@ -181,6 +181,16 @@ class Explorer(widgets.VBox):
     def _export_values(self) -> dict[str, Any]:
         """The control values that name an export (all value controls unless a subclass drops some)."""
         return self.values()
+
+    def _exported(self) -> dict[str, Tensor]:
+        """The tensors an export writes as CSV: the state's weights, mask and scores, where it has them."""
+        fields = {name: getattr(self.state, name, None) for name in EXPORTED}
+        return {name: t for name, t in fields.items() if isinstance(t, Tensor)}
+
+    def _predicts(self) -> bool:
+        """Whether predict mode applies to the state on screen (it has (Tq, Tk) or (H, Tq, Tk) weights)."""
+        weights = getattr(self.state, "weights", None)
+        return isinstance(weights, Tensor) and weights.dim() in (2, 3)
 
     def _predict_weights(self) -> Tensor:
         """The (Tq, Tk) weights a learner predicts in predict mode: the only head, or head 0."""

@@ -11,6 +11,7 @@ most, then revealed with the guess marked and a running score), a reset button a
 """
 
 import csv
+import re
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ _LIVE: "weakref.WeakSet[Explorer]" = weakref.WeakSet()  # explorers created so f
 # Short names of controls in export file names; a control not listed keeps its own name.
 SHORT_NAMES = {
     "seq_len": "T",
+    "d_model": "D",
     "num_heads": "H",
     "d_k": "dk",
     "valid_len": "valid",
@@ -55,13 +57,13 @@ def classroom(on: bool = True) -> None:
 
 def settings_stem(name: str, values: dict[str, object]) -> str:
     """A file-name stem from an explorer's name and control values: strings as they are, numbers after a short
-    name of their control, booleans as the control's name or ``no_`` + it."""
+    name of their control, booleans as the control's name or ``no_`` + it; text cut to a safe 40 characters."""
     parts = [name]
     for key, value in values.items():
         if isinstance(value, bool):
             parts.append(key if value else f"no_{key}")
         elif isinstance(value, str):
-            parts.append(value)
+            parts.append(re.sub(r"\W+", "-", value).strip("-")[:40])  # a sentence becomes a short safe name
         elif isinstance(value, float):
             parts.append(f"{SHORT_NAMES.get(key, key)}{value:g}")
         elif value is not None:
@@ -93,9 +95,8 @@ def export(explorer: "Explorer", folder: str | Path) -> list[Path]:
     png.write_bytes(bytes(explorer.image.value))
     paths = [png]
     rows, cols = explorer._labels()
-    for field in EXPORTED:
-        tensor = getattr(explorer.state, field, None)
-        if isinstance(tensor, torch.Tensor) and tensor.dim() in (2, 3) and tensor.shape[-2:] == (len(rows), len(cols)):
+    for field, tensor in explorer._exported().items():
+        if tensor.dim() in (2, 3) and tensor.shape[-2:] == (len(rows), len(cols)):
             paths.append(folder / f"{stem}_{field}.csv")
             write_csv(paths[-1], tensor, rows, cols)
     return paths
@@ -129,9 +130,10 @@ class Predictor:
 
     def show(self, figure) -> None:
         """Put the prediction state into ``figure`` before it renders."""
-        weights = getattr(self.explorer.state, "weights", None)
-        self.switch.layout.display = None if isinstance(weights, torch.Tensor) and weights.dim() in (2, 3) else "none"
-        if not self.active:
+        available = self.explorer._predicts()
+        self.switch.layout.display = None if available else "none"
+        if not (self.active and available):
+            self.query = None
             figure.show_prediction()
             return
         self.query = self.explorer._predict_query(self.round)
@@ -139,7 +141,7 @@ class Predictor:
 
     def after_update(self) -> None:
         """Key buttons and texts for the state on screen."""
-        if not self.active:
+        if not self.active or self.query is None:
             return
         rows, cols = self.explorer._labels()
         if len(self.key_buttons) != len(cols) or [b.description for b in self.key_buttons] != cols:

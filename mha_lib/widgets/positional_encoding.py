@@ -30,7 +30,11 @@ from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider, wide
 class PositionsExplorer(Explorer):
     """Encoding kind, d_model, sequence length, a shift of every position, ALiBi's head; one head's attention."""
 
+    name = "positions"
     state: PositionsScenario
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        return list(self.state.tokens), list(self.state.tokens)
 
     def __init__(self, kind: str, d_model: int, seq_len: int, offset: int, head: int, seed: int) -> None:
         positions_compute(kind, d_model, seq_len, offset, head, seed)  # checks every argument, naming it

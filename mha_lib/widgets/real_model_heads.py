@@ -8,6 +8,7 @@
 from typing import Any
 
 import ipywidgets as widgets
+from torch import Tensor
 
 from mha_lib.scenarios.real_model_heads import DEFAULT_TEXT, PretrainedScenario, pretrained_compute
 from mha_lib.viz.live import LiveFigure
@@ -26,7 +27,23 @@ def _buttons(description: str, options: list, value: object, width: str) -> widg
 class PretrainedExplorer(Explorer):
     """A text box (updates on Enter), layer and head buttons, raw or value-norm-weighted weights."""
 
+    name = "pretrained"
     state: PretrainedScenario
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        return list(self.state.tokens), list(self.state.tokens)
+
+    def _exported(self) -> dict[str, Tensor]:
+        return {"weights": self.state.selected}  # the selected head, as shown (raw or value-norm weighted)
+
+    def _predicts(self) -> bool:
+        return True
+
+    def _predict_weights(self) -> Tensor:
+        return self.state.selected  # (T, T)
+
+    def _predict_head_name(self) -> str:
+        return f" in layer {self.state.layer}, head {self.state.head}"
 
     def __init__(self, text: str, layer: int, head: int, weighting: str) -> None:
         first = pretrained_compute(text, layer, head, weighting)  # checks every argument, naming it
