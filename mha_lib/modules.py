@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
+from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_heads, require_tensor
 from mha_lib.attention import _attend
 from mha_lib.heads import merge_heads, split_heads
 
@@ -27,11 +27,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, *, bias: bool = True) -> None:
         super().__init__()
-        if num_heads < 1 or d_model % num_heads:
-            raise ValueError(
-                f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs d_model/num_heads "
-                f"features; pick num_heads from {[h for h in range(1, d_model + 1) if d_model % h == 0]}"
-            )
+        require_heads(num_heads, d_model)
         self.d_model = d_model
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
@@ -148,7 +144,7 @@ class MultiHeadAttention(nn.Module):
         """
         if not isinstance(m, nn.MultiheadAttention):
             raise TypeError(f"from_torch expects nn.MultiheadAttention, got {type(m).__name__}")
-        if not m._qkv_same_embed_dim:
+        if m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise ValueError(
                 f"cannot copy kdim={m.kdim}, vdim={m.vdim} != embed_dim={m.embed_dim}: this module projects all inputs from d_model"
             )
