@@ -8,7 +8,7 @@ that followed it") do the work. Training is deterministic: the same seed gives t
 """
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, NamedTuple
 
@@ -23,6 +23,11 @@ TASKS = ("reverse", "induction")
 # Threads used while training: fixed, so the float sums (and the losses) are the same on every machine size.
 TRAIN_THREADS = 1
 HELD_OUT_SEED = 0  # the held-out batch; training batches come from odd seeds (2 * seed + 1), never this one
+# How token ids are shown: characters, the course sentence's first (reversal uses ids 0..15, induction 0..31).
+TOKEN_LABELS = "我想吃酸菜鱼因为它又辣很好你们的人他是不了在有这中大上个国说到天"
+# The fixed examples the notebook and the explorer show: the course sentence reversed, and a sentence whose
+# second half repeats 我想吃酸菜鱼 — every other character occurs once, so each repeated one is scored.
+EXAMPLES = {"reverse": "我想吃酸菜鱼因为它又酸又", "induction": "你们好我想吃酸菜鱼因为它很辣我想吃酸菜鱼的人"}
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,35 @@ def _induction_batch(cfg: TaskConfig, batch_size: int, generator: torch.Generato
     source = torch.where(in_copy, pos - copy_start + source_start, pos)  # (B, T)
     inputs = tokens.gather(1, source)  # (B, T): the copy repeats tokens[source_start : source_start+L]
     ids = inputs.roll(-1, dims=1)  # (B, T): the next token (the last position is never scored)
-    seen_once = _earlier_occurrences(inputs).sum(-1) == 1  # (B, T): the token occurs exactly once before
+    seen_once = earlier_occurrences(inputs).sum(-1) == 1  # (B, T): the token occurs exactly once before
     next_in_copy = in_copy & (pos < copy_start + length - 1)  # (B, T): the next token is copied too
     return inputs, Targets(ids, seen_once & next_in_copy)
 
 
-def _earlier_occurrences(inputs: Tensor) -> Tensor:
+def earlier_occurrences(inputs: Tensor) -> Tensor:
     """(B, T, T) bool: True at (i, j) where j < i holds the same token as i."""
     t = inputs.shape[1]
     before = torch.ones(t, t, dtype=torch.bool).tril(-1)  # (T, T): j < i
     return (inputs.unsqueeze(2) == inputs.unsqueeze(1)) & before  # (B, T, T)
+
+
+def token_labels(ids: Tensor | list[int]) -> list[str]:
+    """The character that stands for each token id.
+
+    >>> token_labels(torch.tensor([0, 1, 2]))
+    ['我', '想', '吃']
+    """
+    return [TOKEN_LABELS[i] for i in torch.as_tensor(ids).tolist()]
+
+
+def example(task: str) -> Annotated[Tensor, "1 seq"]:
+    """The fixed example of ``task`` as token ids (1, T).
+
+    >>> "".join(token_labels(example("reverse")[0]))
+    '我想吃酸菜鱼因为它又酸又'
+    """
+    config(task)
+    return torch.tensor([[TOKEN_LABELS.index(c) for c in EXAMPLES[task]]])  # (1, T)
 
 
 def make_batch(task: str, batch_size: int, *, seed: int) -> tuple[Annotated[Tensor, "batch seq"], Targets]:
@@ -184,23 +208,30 @@ def token_accuracy(model: nn.Module, inputs: Tensor, targets: Targets) -> float:
     return hits[targets.scored].float().mean().item()
 
 
-def ablate_head(model: ToyTransformer, layer: int, head: int) -> ToyTransformer:
-    """A copy of ``model`` whose head ``head`` of layer ``layer`` contributes nothing: the columns of W_O that
-    read that head's output are zeroed (the head still attends, but its output is multiplied by 0).
+def ablate_heads(model: ToyTransformer, heads: Iterable[tuple[int, int]]) -> ToyTransformer:
+    """A copy of ``model`` in which every ``(layer, head)`` of ``heads`` contributes nothing: the columns of W_O
+    that read that head's output are zeroed (the head still attends, but its output is multiplied by 0).
 
     >>> model = build_model("induction")
-    >>> ablated = ablate_head(model, 1, 2)
-    >>> bool(ablated.layers[1].out_proj.weight[:, 32:48].eq(0).all()), bool(model.layers[1].out_proj.weight.ne(0).any())
+    >>> ablated = ablate_heads(model, [(1, 2)])
+    >>> bool(ablated.layers[1].out_proj.weight[:, 16:24].eq(0).all()), bool(model.layers[1].out_proj.weight.ne(0).all())
     (True, True)
     """
-    attn = model.layers[layer]
-    if not 0 <= head < attn.num_heads:
-        raise ValueError(f"head must lie in [0, {attn.num_heads}), got {head}")
     ablated = copy.deepcopy(model)
-    d_head = attn.d_head
-    with torch.no_grad():
-        ablated.layers[layer].out_proj.weight[:, head * d_head : (head + 1) * d_head] = 0.0  # (D, Dh) block of W_O
+    for layer, head in heads:
+        if not 0 <= layer < len(model.layers):
+            raise ValueError(f"layer must lie in [0, {len(model.layers)}), got {layer}")
+        attn = ablated.layers[layer]
+        if not 0 <= head < attn.num_heads:
+            raise ValueError(f"head must lie in [0, {attn.num_heads}), got {head}")
+        with torch.no_grad():
+            attn.out_proj.weight[:, head * attn.d_head : (head + 1) * attn.d_head] = 0.0  # (D, Dh) block of W_O
     return ablated
+
+
+def ablate_head(model: ToyTransformer, layer: int, head: int) -> ToyTransformer:
+    """A copy of ``model`` without head ``head`` of layer ``layer`` (see :func:`ablate_heads`)."""
+    return ablate_heads(model, [(layer, head)])
 
 
 @dataclass(frozen=True)
@@ -262,28 +293,38 @@ def train(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(task)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-        generator = torch.Generator().manual_seed(2 * seed + 1)
-        build = _reverse_batch if task == "reverse" else _induction_batch
-        losses: list[float] = []
-        checkpoints = [(0, _snapshot(model))]
-        for step in range(1, steps + 1):
-            inputs, targets = build(cfg, cfg.batch_size, generator)
-            logits, _ = model(inputs, need_weights=False)  # (B, T, V)
-            loss = scored_loss(logits, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            if step % cfg.checkpoint_every == 0 or step == steps:
-                checkpoints.append((step, _snapshot(model)))
-            if on_step is not None:
-                on_step(step, losses[-1])
-        model.eval()
+        losses, checkpoints = _fit(task, model, steps, seed, on_step)
+        model.eval().requires_grad_(False)  # trained: from here on it is only looked at
         accuracy = token_accuracy(model, *make_batch(task, 512, seed=HELD_OUT_SEED))
     finally:
         torch.set_num_threads(threads)
     return Trained(task, seed, model, losses, accuracy, checkpoints)
+
+
+@torch.enable_grad()  # even when the caller turned autograd off
+def _fit(
+    task: str, model: ToyTransformer, steps: int, seed: int, on_step: Callable[[int, float], None] | None
+) -> tuple[list[float], list[tuple[int, dict[str, Tensor]]]]:
+    """AdamW on fresh batches from ``seed``'s generator: (loss per step, checkpoints)."""
+    cfg = config(task)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(2 * seed + 1)
+    build = _reverse_batch if task == "reverse" else _induction_batch
+    losses: list[float] = []
+    checkpoints = [(0, _snapshot(model))]
+    for step in range(1, steps + 1):
+        inputs, targets = build(cfg, cfg.batch_size, generator)
+        logits, _ = model(inputs, need_weights=False)  # (B, T, V)
+        loss = scored_loss(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % cfg.checkpoint_every == 0 or step == steps:
+            checkpoints.append((step, _snapshot(model)))
+        if on_step is not None:
+            on_step(step, losses[-1])
+    return losses, checkpoints
 
 
 def _snapshot(model: nn.Module) -> dict[str, Tensor]:
@@ -301,6 +342,15 @@ def previous_token_score(weights: Annotated[Tensor, "batch heads q_len k_len"]) 
     return previous.mean(dim=(0, 2))  # (H,)
 
 
+def mirror_score(weights: Annotated[Tensor, "batch heads q_len k_len"]) -> Annotated[Tensor, "heads"]:
+    """Per head, the mean weight that query i puts on key T-1-i (where reversal finds its answer).
+
+    >>> mirror_score(torch.eye(3).flip(-1).expand(1, 1, 3, 3))
+    tensor([1.])
+    """
+    return weights.flip(-1).diagonal(dim1=-2, dim2=-1).mean(dim=(0, 2))  # (B, H, T) -> (H,)
+
+
 def induction_score(
     weights: Annotated[Tensor, "batch heads q_len k_len"],
     inputs: Annotated[Tensor, "batch seq"],
@@ -314,7 +364,7 @@ def induction_score(
     >>> induction_score(w, inputs, torch.tensor([[False, False, True]]))
     tensor([0.8000])
     """
-    earlier = _earlier_occurrences(inputs)  # (B, T, T)
+    earlier = earlier_occurrences(inputs)  # (B, T, T)
     if not bool(earlier.any(-1)[scored].all()):
         raise ValueError("every scored position needs an earlier occurrence of its token (see make_batch)")
     first = earlier.int().argmax(-1)  # (B, T): the (first) earlier occurrence j of each query's token

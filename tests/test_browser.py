@@ -402,6 +402,7 @@ KINDS = {
     "masking": "^valid length$",
     "heads": r"^heads \(divisors",
     "cross": "^target length",
+    "training": "^training checkpoint$",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -418,6 +419,7 @@ PLANS = {
         (_click_checkbox, "wrong split"),
     ],
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
+    "training": [(_move_slider, "^training checkpoint$"), (_move_slider, "^head$"), (_pick_toggle, "^task", "reverse")],
 }
 
 

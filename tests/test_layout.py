@@ -21,6 +21,8 @@ PURE = [
     "mha_lib.scenarios.masking",
     "mha_lib.scenarios.head_splitting",
     "mha_lib.scenarios.cross_attention",
+    "mha_lib.toy_tasks",
+    "mha_lib.scenarios.trained_heads",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).

@@ -7,7 +7,8 @@ Importing ``mha_lib.viz`` registers the course font, so tick labels such as æˆ‘æ
 - ``live``: ``LiveFigure``, the explorer figure built once, whose ``render(**data)`` blits the changing artists
   and returns PNG bytes; one subclass per explorer, in the module named after its notebook:
   ``qkv_projections.QKVFigure``, ``scaling.ScalingFigure``, ``masking.MaskingFigure``,
-  ``head_splitting.HeadsFigure`` (also drawn by the cross-attention explorer).
+  ``head_splitting.HeadsFigure`` (also drawn by the cross-attention explorer), ``trained_heads.TrainingFigure``
+  (with the static ``plot_checkpoints`` and ``plot_training`` of notebook 07).
 - ``style``: colours, colour maps, font sizes, DPI, the inches of the layout; ``fonts``: the CJK font.
 - ``layout``: hand layout in inches (panels, head grids, colour bars, token labels), for static and explorer
   figures alike. ``raster``: ``CellImage``, ``BitmapLabels``, ``encode_png``, the only code that reaches into
@@ -27,6 +28,7 @@ from mha_lib.viz.qkv_projections import QKVFigure
 from mha_lib.viz.raster import PNG_SIGNATURE, BitmapLabels, CellImage, encode_png
 from mha_lib.viz.scaling import ScalingFigure
 from mha_lib.viz.static import plot_heads, plot_heatmap, plot_mask
+from mha_lib.viz.trained_heads import TrainingFigure, plot_checkpoints, plot_training
 
 register_cjk_font()
 
@@ -69,10 +71,13 @@ __all__ = [
     "MaskingFigure",
     "QKVFigure",
     "ScalingFigure",
+    "TrainingFigure",
     "encode_png",
+    "plot_checkpoints",
     "plot_heads",
     "plot_heatmap",
     "plot_mask",
+    "plot_training",
     "register_cjk_font",
     "style",
     *_STYLE,

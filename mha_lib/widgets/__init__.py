@@ -24,6 +24,7 @@ from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, expl
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
 from mha_lib.widgets.scaling import ScalingExplorer, explore_scaling
+from mha_lib.widgets.trained_heads import TrainingExplorer, explore_training, train_with_progress
 
 __all__ = [
     "CROSS_D_MODEL",
@@ -45,16 +46,19 @@ __all__ = [
     "MaskingExplorer",
     "QKVExplorer",
     "ScalingExplorer",
+    "TrainingExplorer",
     "cross_compute",
     "explore_cross",
     "explore_heads",
     "explore_masking",
     "explore_qkv",
     "explore_scaling",
+    "explore_training",
     "heads_compute",
     "make_mask",
     "masking_compute",
     "qkv_compute",
     "row_entropy",
     "scaling_compute",
+    "train_with_progress",
 ]
