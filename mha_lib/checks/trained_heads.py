@@ -97,7 +97,7 @@ def _previous_cases() -> list[Case]:
 def _induction_cases() -> list[Case]:
     g = generator(71)
     cases = []
-    for seed, batch, heads in ((1, 4, 4), (2, 2, 3)):
+    for seed, batch, heads in ((1, 4, 4), (2, 2, 3), (3, 3, 2)):
         inputs, targets = make_batch("induction", batch, seed=seed)  # (B, T)
         cases.append((_causal_weights(g, batch, heads, inputs.shape[1]), inputs, targets.scored))
     return cases
@@ -169,7 +169,10 @@ diagnose_ablate_head, check_ablate_head = make_checkers(
         name="ablate_head",
         signature="``fn(out_weight (D, D), head, num_heads) -> (D, D)``: W_O with the columns reading that head zeroed.",
         example=(
-            ">>> diagnose_ablate_head(lambda w, h, n: w.clone().index_fill(0, torch.arange(2 * h, 2 * h + 2), 0.0)).mistake\n"
+            ">>> def zero_rows(w, h, n):\n"
+            "...     d_head = w.shape[1] // n\n"
+            "...     return w.clone().index_fill(0, torch.arange(h * d_head, (h + 1) * d_head), 0.0)\n"
+            ">>> diagnose_ablate_head(zero_rows).mistake\n"
             "'zeroed_rows'"
         ),
         solve=reference_ablate_head,
