@@ -76,15 +76,15 @@ class TrainingFigure(LiveFigure):
         for s, score in enumerate(self.score_names):
             positions = np.arange(len(names)) + (s - (count - 1) / 2) * width
             self.bars.append(ax_scores.bar(positions, np.zeros(len(names)), width, color=SCORE_COLORS[s], label=score))
-        ax_scores.set_ylim(0, 1.25)  # scores lie in [0, 1]; the band above holds the legend and the head marker
+        ax_scores.set_ylim(0, 1.4)  # scores lie in [0, 1]; the band above holds the head marker, then the legend
         ax_scores.set_yticks([0, 0.5, 1])
         ax_scores.set_xlim(-0.6, len(names) - 0.4)
         ax_scores.set_xticks(range(len(names)), names, fontsize=style.SMALL_FONT_SIZE, rotation=90)
         ax_scores.tick_params(axis="y", labelsize=style.SMALL_FONT_SIZE, length=3)
         ax_scores.legend(fontsize=style.SMALL_FONT_SIZE, loc="upper left", frameon=False, ncols=len(self.score_names))
-        (self.head_marker,) = ax_scores.plot([0], [1.05], "v", color="black", markersize=8)
+        (self.head_marker,) = ax_scores.plot([0], [1.06], "v", color="black", markersize=8)
         self._title(ax_scores, "head scores at this step")
-        self._animate(self.weights_image, self.weights_title, self.step_line, self.step_dot, self.loss_title)
+        self._animate(self.weights_image, self.step_line, self.step_dot)  # the titles animate themselves
         self._animate(*(bar for bars in self.bars for bar in bars), self.head_marker)
         self._animate(*ax_loss.spines.values(), ax_scores.spines.bottom)  # the spines stay above line and bars
 
