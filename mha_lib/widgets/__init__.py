@@ -19,6 +19,7 @@ from mha_lib.scenarios.masking import MASK_D, masking_compute
 from mha_lib.scenarios.qkv_projections import QKV_D_MODEL, qkv_compute
 from mha_lib.scenarios.scaling import D_K_CHOICES, scaling_compute
 from mha_lib.widgets.base import FIGURE_CACHE_SIZE, Explorer
+from mha_lib.widgets.classroom import classroom
 from mha_lib.widgets.cross_attention import CrossExplorer, explore_cross
 from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, explore_heads
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
@@ -47,6 +48,7 @@ __all__ = [
     "QKVExplorer",
     "ScalingExplorer",
     "TrainingExplorer",
+    "classroom",
     "cross_compute",
     "explore_cross",
     "explore_heads",

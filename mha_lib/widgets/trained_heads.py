@@ -49,6 +49,7 @@ class TrainingExplorer(Explorer):
     """Task, checkpoint, layer and head: the head's weights, the loss curve with the step, the heads' scores."""
 
     state: TrainingView
+    name = "training"
 
     def __init__(self, task: str, checkpoint: int | None, layer: int, head: int, seed: int) -> None:
         self.seed = seed
@@ -78,6 +79,9 @@ class TrainingExplorer(Explorer):
             control = self.controls[name]
             control.max = high
             control.value = min(control.value, high)
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        return list(self.state.tokens), list(self.state.tokens)
 
     def _compute(self) -> TrainingView:
         return training_view(seed=self.seed, **self.values())
