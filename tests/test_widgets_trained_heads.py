@@ -134,3 +134,13 @@ def test_ablation_checker_names_the_mistake(mistake):
 
     assert diagnose_ablate_head(in_place).mistake == "modified_input"
     assert diagnose_ablate_head(lambda w, h, n: (_ for _ in ()).throw(NotImplementedError)).mistake == "not_attempted"
+
+
+def test_lecture_tools_reset_and_export(tmp_path):
+    explorer = explore_training("reverse", checkpoint=0)
+    explorer.controls["checkpoint"].value = 10
+    explorer.reset()
+    assert explorer.state.step == 0
+    assert explorer._labels()[0] == list(explorer.state.tokens)
+    paths = explorer.export(tmp_path)
+    assert any(p.suffix == ".png" for p in paths) and any(p.suffix == ".csv" for p in paths)
