@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mha_lib import toy_tasks
+from mha_lib.scenarios.trained_heads import trained
 from mha_lib.toy_tasks import (
     ablate_head,
     ablate_heads,
@@ -18,14 +19,15 @@ from mha_lib.toy_tasks import (
 )
 
 
+# train(task, seed=0) run once per test session: the explorer tests reuse the same runs through this cache.
 @pytest.fixture(scope="module")
 def reverse():
-    return train("reverse", seed=0)
+    return trained("reverse", seed=0)
 
 
 @pytest.fixture(scope="module")
 def induction():
-    return train("induction", seed=0)
+    return trained("induction", seed=0)
 
 
 @pytest.mark.parametrize("task", toy_tasks.TASKS)
