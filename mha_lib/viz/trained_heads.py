@@ -13,6 +13,7 @@ from typing import Annotated
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from mha_lib.viz import style
@@ -71,11 +72,12 @@ class TrainingFigure(LiveFigure):
         self.loss_title = self._title(ax_loss, animated=True)
 
         names = _head_names(self.num_layers, self.num_heads)
-        count, width = len(self.score_names), 0.8 / len(self.score_names)
-        self.bars = []
+        count, self.bar_width = len(self.score_names), 0.8 / len(self.score_names)
+        self.bar_lefts = [np.arange(len(names)) + (s - count / 2) * self.bar_width for s in range(count)]
+        self.bars = []  # one PolyCollection of rectangles per score: one artist to draw instead of one per head
         for s, score in enumerate(self.score_names):
-            positions = np.arange(len(names)) + (s - (count - 1) / 2) * width
-            self.bars.append(ax_scores.bar(positions, np.zeros(len(names)), width, color=SCORE_COLORS[s], label=score))
+            bars = PolyCollection(self._bar_verts(s, np.zeros(len(names))), facecolors=SCORE_COLORS[s], label=score)
+            self.bars.append(ax_scores.add_collection(bars))
         ax_scores.set_ylim(0, 1.4)  # scores lie in [0, 1]; the band above holds the head marker, then the legend
         ax_scores.set_yticks([0, 0.5, 1])
         ax_scores.set_xlim(-0.6, len(names) - 0.4)
@@ -85,8 +87,17 @@ class TrainingFigure(LiveFigure):
         (self.head_marker,) = ax_scores.plot([0], [1.06], "v", color="black", markersize=8)
         self._title(ax_scores, "head scores at this step")
         self._animate(self.weights_image, self.step_line, self.step_dot)  # the titles animate themselves
-        self._animate(*(bar for bars in self.bars for bar in bars), self.head_marker)
+        self._animate(*self.bars, self.head_marker)
         self._animate(*ax_loss.spines.values(), ax_scores.spines.bottom)  # the spines stay above line and bars
+
+    def _bar_verts(self, score: int, heights: np.ndarray) -> np.ndarray:
+        """(heads, 4, 2) rectangle corners of score ``score``'s bars with these ``heights``."""
+        left = self.bar_lefts[score]
+        right = left + self.bar_width
+        zero = np.zeros_like(left)
+        xs = np.stack([left, left, right, right], axis=1)  # (N, 4)
+        ys = np.stack([zero, heights, heights, zero], axis=1)  # (N, 4)
+        return np.stack([xs, ys], axis=-1)  # (N, 4, 2)
 
     def _update(
         self,
@@ -109,9 +120,8 @@ class TrainingFigure(LiveFigure):
         self.step_line.set_xdata([step, step])
         self.step_dot.set_data([max(step, 1)], [loss])
         self.loss_title.set_texts([f"training loss, mean of 10 steps (step {step}: {loss:.3f})"])
-        for bars, values in zip(self.bars, scores.reshape(len(self.score_names), -1)):
-            for bar, value in zip(bars, values):
-                bar.set_height(value)
+        for s, (bars, values) in enumerate(zip(self.bars, scores.reshape(len(self.score_names), -1))):
+            bars.set_verts(self._bar_verts(s, values))
         self.head_marker.set_xdata([layer * self.num_heads + head])
 
 
