@@ -111,7 +111,7 @@ class Case:
 
 
 def cases() -> list[Case]:
-    """The five core explorers with the changes a lecturer makes that keep the layout."""
+    """The explorers with the changes a lecturer makes that keep the layout."""
     return [
         Case("qkv", widgets.explore_qkv, ("seq_len", "d_k"), [_seeds(), _set("query", (1, 2, 0, 3))]),
         Case(
@@ -136,6 +136,12 @@ def cases() -> list[Case]:
         ),
         Case(
             "positions", widgets.explore_positions, ("seq_len", "d_model"), [_set("offset", (5, 12, 3, 20)), _seeds()]
+        ),
+        Case(
+            "training",
+            widgets.explore_training,
+            ("task",),
+            [_set("checkpoint", (5, 30, 12, 45, 20)), _set("head", (1, 2, 3, 0)), _set("layer", (0, 1))],
         ),
     ]
 

@@ -54,6 +54,7 @@ VIEWPORT = {"width": 1280, "height": 1000}
 DOCS_MAX_WIDTH = 900  # px of a --screenshots-to image
 SERVER_START_S = 90
 RUN_ALL_S = 120  # Run All of one notebook, kernel start included
+TRAINING_RUN_ALL_S = {"07_trained_heads": 300}  # notebooks that train models in their cells (~30 s on a quiet machine)
 IMAGE_CHANGE_S = 30  # one control change → new PNG
 MIN_SELECT_PX = 48  # narrower, a dropdown shows no more than its arrow
 LATENCY_MOVES = 12
@@ -291,7 +292,7 @@ def _menu(page, menu: str, command: str) -> bool:
     return True
 
 
-def _run_all(page, expected_cells: int) -> None:
+def _run_all(page, expected_cells: int, timeout_s: float = RUN_ALL_S) -> None:
     """Expand All Code (a hidden input has no prompt to read), then Run All, retried until a [*] prompt shows
     it started: a click before the notebook is the current widget is lost."""
     first_cell = page.locator(".jp-Notebook .jp-Cell").first
@@ -313,12 +314,12 @@ def _run_all(page, expected_cells: int) -> None:
     else:
         pytest.fail("Run All never started (no [*] prompt after 5 tries)")
     try:
-        page.wait_for_function(RUN_DONE_JS, arg=expected_cells, timeout=RUN_ALL_S * 1000, polling=250)
+        page.wait_for_function(RUN_DONE_JS, arg=expected_cells, timeout=timeout_s * 1000, polling=250)
     except Exception as error:  # playwright's TimeoutError: say what was left
         prompts = page.evaluate(PROMPTS_JS)
         status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
         raise AssertionError(
-            f"Run All not done after {RUN_ALL_S} s: kernel {status}, {expected_cells} code cells expected, "
+            f"Run All not done after {timeout_s} s: kernel {status}, {expected_cells} code cells expected, "
             f"prompts {prompts}"
         ) from error
 
@@ -415,6 +416,7 @@ KINDS = {
     "cross": "^target length",
     "positions": "^offset k",
     "pretrained": r"^sentence \(press Enter\)$",
+    "training": "^training checkpoint$",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -442,6 +444,7 @@ PLANS = {
         (_pick_toggle, "^show$", "weight × value norm"),
         (_type_text, r"^sentence \(press Enter\)$", "The dog chased the ball across the park."),
     ],
+    "training": [(_move_slider, "^training checkpoint$"), (_move_slider, "^head$"), (_pick_toggle, "^task", "reverse")],
 }
 
 
@@ -543,7 +546,7 @@ def test_notebook_in_browser(notebook: Path, lab: Lab, browser_context, request:
     page = browser_context.new_page()
     try:
         page.goto(f"{lab.url}/lab/tree/{notebook.name}?token={lab.token}&reset")
-        _run_all(page, _code_cells(lab.root / notebook.name))
+        _run_all(page, _code_cells(lab.root / notebook.name), TRAINING_RUN_ALL_S.get(notebook.stem, RUN_ALL_S))
         _assert_no_errors(page, "after Run All")
 
         explorers = page.locator(".mha-explorer")

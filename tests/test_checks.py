@@ -40,6 +40,13 @@ NAMED = {
     "whole_value": "split v into heads",
     "query_norm": "rows (queries) instead of the columns (keys)",
     "not_renormalised": "not renormalised",
+    "current_position": "own position",
+    "query_zero_counted": "query 0",
+    "earlier_occurrence": "earlier occurrence j",
+    "previous_position": "previous position",
+    "all_positions": "every query",
+    "zeroed_rows": "zeroed rows",
+    "zeroed_from_head_on": "every column from head h on",
 }
 
 
@@ -131,6 +138,47 @@ def value_shares(weights, x, w_v, b_v, w_o, *, norm="f", rows=False, renormalise
     return weighted / weighted.sum(-1, keepdim=True) if renormalise else weighted  # (H, T, T)
 
 
+def toy_previous_score(w, *, offset=-1, all_queries=False):
+    diagonal = w.diagonal(offset=offset, dim1=-2, dim2=-1)  # (B, H, T-1), or (B, H, T) on the main diagonal
+    if all_queries:
+        return diagonal.sum(dim=(0, 2)) / (w.shape[0] * w.shape[-1])  # (H,), divided by T
+    return diagonal.mean(dim=(0, 2))  # (H,)
+
+
+def lookup_score(w, inputs, scored, *, key="after", everywhere=False):
+    t = inputs.shape[1]
+    same = (inputs[:, :, None] == inputs[:, None, :]) & torch.ones(t, t, dtype=torch.bool).tril(-1)  # (B, T, T)
+    earlier = same.int().argmax(-1)  # (B, T): j
+    position = torch.arange(t).expand_as(inputs)  # (B, T): i
+    index = {
+        "after": (earlier + 1).clamp(max=t - 1),
+        "earlier": earlier,
+        "own": position,
+        "previous": (position - 1).clamp(min=0),
+    }[key]
+    on = w.gather(-1, index[:, None, :, None].expand(-1, w.shape[1], -1, 1)).squeeze(-1)  # (B, H, T)
+    keep = (torch.ones_like(scored) if everywhere else scored)[:, None, :].to(w.dtype)  # (B, 1, T)
+    return (on * keep).sum(dim=(0, 2)) / keep.sum()  # (H,)
+
+
+def ablate(w, head, num_heads, *, rows=False, from_head=False):
+    d_head = w.shape[1] // num_heads
+    out = w.clone()  # (D, D)
+    if rows:
+        out[head * d_head : (head + 1) * d_head, :] = 0.0
+    elif from_head:
+        out[:, head * d_head :] = 0.0
+    else:
+        out[:, head * d_head : (head + 1) * d_head] = 0.0
+    return out
+
+
+def ablate_in_place(w, head, num_heads):
+    d_head = w.shape[1] // num_heads
+    w[:, head * d_head : (head + 1) * d_head] = 0.0  # modifies the caller's weight
+    return w
+
+
 C = checks
 CORRECT = [
     (C.diagnose_qkv_projection, lambda x, w_q, w_k, w_v: (x @ w_q, x @ w_k, x @ w_v)),
@@ -146,7 +194,10 @@ CORRECT = [
     (C.diagnose_source_padding_mask, key_mask),
     (C.diagnose_cross_attention, cross),
     (C.diagnose_previous_token_score, previous_score),
+    (C.diagnose_toy_previous_token_score, toy_previous_score),
     (C.diagnose_value_weighted, value_shares),
+    (C.diagnose_induction_score, lookup_score),
+    (C.diagnose_ablate_head, ablate),
 ]
 
 WRONG = [
@@ -238,6 +289,16 @@ WRONG = [
     (C.diagnose_value_weighted, lambda *a: value_shares(*a, norm="all"), "whole_value"),
     (C.diagnose_value_weighted, lambda *a: value_shares(*a, rows=True), "query_norm"),
     (C.diagnose_value_weighted, lambda *a: value_shares(*a, renormalise=False), "not_renormalised"),
+    (C.diagnose_toy_previous_token_score, lambda w: toy_previous_score(w, offset=0), "current_position"),
+    (C.diagnose_toy_previous_token_score, lambda w: toy_previous_score(w, all_queries=True), "query_zero_counted"),
+    (C.diagnose_toy_previous_token_score, lambda w: toy_previous_score(w).mean(), "wrong_shape"),
+    (C.diagnose_induction_score, lambda *a: lookup_score(*a, key="earlier"), "earlier_occurrence"),
+    (C.diagnose_induction_score, lambda *a: lookup_score(*a, key="own"), "current_position"),
+    (C.diagnose_induction_score, lambda *a: lookup_score(*a, key="previous"), "previous_position"),
+    (C.diagnose_induction_score, lambda *a: lookup_score(*a, everywhere=True), "all_positions"),
+    (C.diagnose_ablate_head, lambda *a: ablate(*a, rows=True), "zeroed_rows"),
+    (C.diagnose_ablate_head, lambda *a: ablate(*a, from_head=True), "zeroed_from_head_on"),
+    (C.diagnose_ablate_head, ablate_in_place, "modified_input"),
 ]
 
 

@@ -25,6 +25,8 @@ PURE = [
     "mha_lib.scenarios.positional_encoding",
     "mha_lib.pretrained",
     "mha_lib.scenarios.real_model_heads",
+    "mha_lib.toy_tasks",
+    "mha_lib.scenarios.trained_heads",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).

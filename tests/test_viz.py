@@ -103,6 +103,29 @@ def _live_figures() -> list[tuple[Callable[[], viz.LiveFigure], list[dict]]]:
             ],
         ),
         (
+            partial(
+                viz.TrainingFigure,
+                WORDS,
+                steps=[0, 5, 10],
+                losses=[3.0, 2.5, 2.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3],
+                score_names=["previous token", "induction"],
+                num_layers=2,
+                num_heads=2,
+            ),
+            [
+                {
+                    "weights": w,
+                    "step": step,
+                    "loss": loss,
+                    "scores": RNG.uniform(size=(2, 2, 2)),
+                    "layer": layer,
+                    "head": 1 - layer,
+                    "title": f"layer {layer} · head {1 - layer} · step {step}",
+                }
+                for w, step, loss, layer in ((WEIGHTS[0], 0, 3.0, 0), (WEIGHTS[1], 10, 0.3, 1))
+            ],
+        ),
+        (
             partial(viz.QKVFigure, WORDS, d_v=8),
             [
                 {"scores": s, "weights": w, "contributions": RNG.normal(size=(6, 8)), "out_row": np.ones(8), "query": q}

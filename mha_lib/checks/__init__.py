@@ -14,7 +14,7 @@ float64 inputs; its result is compared with mha_lib, then with known-wrong versi
 this order: shape, dtype, inputs modified in place, NaN, values. Checkers never raise.
 
 One module per notebook (``qkv_projections``, ``scaling``, ``masking``, ``head_splitting``,
-``cross_attention``, ``real_model_heads``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
+``cross_attention``, ``trained_heads``, ``real_model_heads``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
 :func:`~mha_lib.checks.runner.make_checkers` turns a declaration into its ``diagnose_x``/``check_x`` pair.
 
 >>> check_scores(lambda q, k: q @ k.T)
@@ -71,11 +71,21 @@ from mha_lib.checks.scaling import (
     diagnose_scaled_attention,
     diagnose_temperature_attention,
 )
+from mha_lib.checks.trained_heads import (
+    check_ablate_head,
+    check_induction_score,
+    check_toy_previous_token_score,
+    diagnose_ablate_head,
+    diagnose_induction_score,
+    diagnose_toy_previous_token_score,
+)
 
 __all__ = [
     "Diagnosis",
+    "check_ablate_head",
     "check_causal_mask",
     "check_cross_attention",
+    "check_induction_score",
     "check_masked_attention",
     "check_merge_heads",
     "check_multi_head_attention",
@@ -90,9 +100,12 @@ __all__ = [
     "check_source_padding_mask",
     "check_split_heads",
     "check_temperature_attention",
+    "check_toy_previous_token_score",
     "check_value_weighted",
+    "diagnose_ablate_head",
     "diagnose_causal_mask",
     "diagnose_cross_attention",
+    "diagnose_induction_score",
     "diagnose_masked_attention",
     "diagnose_merge_heads",
     "diagnose_multi_head_attention",
@@ -107,5 +120,6 @@ __all__ = [
     "diagnose_source_padding_mask",
     "diagnose_split_heads",
     "diagnose_temperature_attention",
+    "diagnose_toy_previous_token_score",
     "diagnose_value_weighted",
 ]

@@ -7,7 +7,8 @@ Importing ``mha_lib.viz`` registers the course font, so tick labels such as æˆ‘æ
 - ``live``: ``LiveFigure``, the explorer figure built once, whose ``render(**data)`` blits the changing artists
   and returns PNG bytes; one subclass per explorer, in the module named after its notebook:
   ``qkv_projections.QKVFigure``, ``scaling.ScalingFigure``, ``masking.MaskingFigure``,
-  ``head_splitting.HeadsFigure`` (also drawn by the cross-attention explorer), ``real_model_heads.PretrainedFigure``
+  ``head_splitting.HeadsFigure`` (also drawn by the cross-attention explorer), ``trained_heads.TrainingFigure``
+  (with the static ``plot_checkpoints`` and ``plot_training`` of notebook 07), ``real_model_heads.PretrainedFigure``
   (with ``plot_word_heads``, English token labels upright, for notebook 08's cells).
 - ``style``: colours, colour maps, font sizes, DPI, the inches of the layout; ``fonts``: the CJK font.
 - ``layout``: hand layout in inches (panels, head grids, colour bars, token labels), for static and explorer
@@ -29,6 +30,7 @@ from mha_lib.viz.raster import PNG_SIGNATURE, BitmapLabels, CellImage, encode_pn
 from mha_lib.viz.real_model_heads import PretrainedFigure, plot_word_heads
 from mha_lib.viz.scaling import ScalingFigure
 from mha_lib.viz.static import plot_heads, plot_heatmap, plot_mask
+from mha_lib.viz.trained_heads import TrainingFigure, plot_checkpoints, plot_training
 
 register_cjk_font()
 
@@ -75,11 +77,14 @@ __all__ = [
     "PretrainedFigure",
     "QKVFigure",
     "ScalingFigure",
+    "TrainingFigure",
     "encode_png",
+    "plot_checkpoints",
     "plot_heads",
     "plot_heatmap",
     "plot_mask",
     "plot_word_heads",
+    "plot_training",
     "register_cjk_font",
     "style",
     *_STYLE,

@@ -28,6 +28,7 @@ from mha_lib.widgets.positional_encoding import PositionsExplorer, explore_posit
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
 from mha_lib.widgets.real_model_heads import PretrainedExplorer, explore_pretrained
 from mha_lib.widgets.scaling import ScalingExplorer, explore_scaling
+from mha_lib.widgets.trained_heads import TrainingExplorer, explore_training, train_with_progress
 
 __all__ = [
     "CROSS_D_MODEL",
@@ -51,6 +52,7 @@ __all__ = [
     "PretrainedExplorer",
     "QKVExplorer",
     "ScalingExplorer",
+    "TrainingExplorer",
     "classroom",
     "cross_compute",
     "explore_cross",
@@ -60,6 +62,7 @@ __all__ = [
     "explore_pretrained",
     "explore_qkv",
     "explore_scaling",
+    "explore_training",
     "heads_compute",
     "make_mask",
     "masking_compute",
@@ -67,4 +70,5 @@ __all__ = [
     "qkv_compute",
     "row_entropy",
     "scaling_compute",
+    "train_with_progress",
 ]
