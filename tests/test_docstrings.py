@@ -12,11 +12,13 @@ MODULES = [
     "mha_lib.masks",
     "mha_lib.heads",
     "mha_lib.modules",
+    "mha_lib.efficient",
     "mha_lib.data",
     "mha_lib.checks",
     "mha_lib.viz",
     "mha_lib.widgets",
     "benchmarks.code_hash",
+    "benchmarks.efficient",
 ]
 
 
