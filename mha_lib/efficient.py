@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
+from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_tensor
 from mha_lib.attention import _attend, _check_qkv, _effective_scale, scaled_dot_product_attention
 
 

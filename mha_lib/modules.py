@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
+from mha_lib._validate import divisors, require_bool_mask, require_broadcast_mask, require_heads, require_tensor
 from mha_lib.attention import _attend
 from mha_lib.efficient import _attend_grouped
 from mha_lib.heads import merge_heads, split_heads
@@ -32,17 +32,12 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, *, num_kv_heads: int | None = None, bias: bool = True) -> None:
         super().__init__()
-        if num_heads < 1 or d_model % num_heads:
-            raise ValueError(
-                f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs d_model/num_heads "
-                f"features; pick num_heads from {[h for h in range(1, d_model + 1) if d_model % h == 0]}"
-            )
+        require_heads(num_heads, d_model)
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        divisors = [h for h in range(1, num_heads + 1) if num_heads % h == 0]
-        if type(num_kv_heads) is not int or num_kv_heads not in divisors:
+        if type(num_kv_heads) is not int or num_kv_heads not in divisors(num_heads):
             raise ValueError(
                 f"num_kv_heads={num_kv_heads!r} must divide num_heads={num_heads}: each key/value head serves an equal "
-                f"group of query heads; pick num_kv_heads from {divisors}"
+                f"group of query heads; pick num_kv_heads from {divisors(num_heads)}"
             )
         self.d_model = d_model
         self.num_heads = num_heads
@@ -172,7 +167,7 @@ class MultiHeadAttention(nn.Module):
         """
         if not isinstance(m, nn.MultiheadAttention):
             raise TypeError(f"from_torch expects nn.MultiheadAttention, got {type(m).__name__}")
-        if not m._qkv_same_embed_dim:
+        if m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise ValueError(
                 f"cannot copy kdim={m.kdim}, vdim={m.vdim} != embed_dim={m.embed_dim}: this module projects all inputs from d_model"
             )
