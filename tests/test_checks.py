@@ -32,6 +32,9 @@ NAMED = {
     "off_by_one": "off by one",
     "uniform_masked_rows": "equal weights instead of zeros",
     "wrong_merge": "transpose(1, 2)",
+    "forgot_rescale": "not rescaled",
+    "block_max": "block's own max",
+    "top_left": "lower-right",
 }
 
 
@@ -110,6 +113,20 @@ def projection_in_place(x, w_q, w_k, w_v):
 
 
 C = checks
+
+
+def softmax_step(run_max, run_sum, chunk, *, rescale=True, block_max=False):
+    """One block of the online softmax, written the way a student would, with two knobs to get wrong."""
+    new_max = torch.maximum(run_max, chunk.max(-1).values)  # (R,)
+    shift = chunk.max(-1, keepdim=True).values if block_max else new_max[:, None]  # (R, 1)
+    old = run_sum * torch.exp(run_max - new_max) if rescale else run_sum  # (R,)
+    return new_max, old + torch.exp(chunk - shift).sum(-1)  # (R,), (R,)
+
+
+def cache_mask(n_new, t_total, *, lower_right=True):
+    return torch.ones(n_new, t_total, dtype=torch.bool).tril(t_total - n_new if lower_right else 0)  # (n, t)
+
+
 CORRECT = [
     (C.diagnose_qkv_projection, lambda x, w_q, w_k, w_v: (x @ w_q, x @ w_k, x @ w_v)),
     (C.diagnose_scores, lambda q, k: q @ k.T / math.sqrt(k.shape[-1])),
@@ -123,6 +140,8 @@ CORRECT = [
     (C.diagnose_multi_head_attention, mha),
     (C.diagnose_source_padding_mask, key_mask),
     (C.diagnose_cross_attention, cross),
+    (C.diagnose_online_softmax_step, softmax_step),
+    (C.diagnose_kv_cache_mask, cache_mask),
 ]
 
 WRONG = [
@@ -200,6 +219,12 @@ WRONG = [
     (C.diagnose_cross_attention, lambda *a: cross(*a, d=1), "forgot_scale"),
     (C.diagnose_cross_attention, lambda *a: cross(*a, dim=-2), "wrong_softmax_axis"),
     (C.diagnose_cross_attention, weights_transposed(cross), "transposed_output"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a, rescale=False), "forgot_rescale"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a, block_max=True), "block_max"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a)[1], "wrong_shape"),
+    (C.diagnose_kv_cache_mask, lambda n, t: cache_mask(n, t, lower_right=False), "top_left"),
+    (C.diagnose_kv_cache_mask, lambda n, t: ~cache_mask(n, t), "mask_inverted"),
+    (C.diagnose_kv_cache_mask, lambda n, t: cache_mask(n, t).float(), "wrong_dtype"),
 ]
 
 

@@ -14,6 +14,7 @@ PURE = [
     "mha_lib.masks",
     "mha_lib.heads",
     "mha_lib.modules",
+    "mha_lib.efficient",
     "mha_lib.data",
     "mha_lib.checks",
     "mha_lib.scenarios.qkv_projections",
@@ -21,6 +22,7 @@ PURE = [
     "mha_lib.scenarios.masking",
     "mha_lib.scenarios.head_splitting",
     "mha_lib.scenarios.cross_attention",
+    "mha_lib.scenarios.efficient_attention",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).

@@ -14,7 +14,7 @@ float64 inputs; its result is compared with mha_lib, then with known-wrong versi
 this order: shape, dtype, inputs modified in place, NaN, values. Checkers never raise.
 
 One module per notebook (``qkv_projections``, ``scaling``, ``masking``, ``head_splitting``,
-``cross_attention``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
+``cross_attention``, ``efficient_attention``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
 :func:`~mha_lib.checks.runner.make_checkers` turns a declaration into its ``diagnose_x``/``check_x`` pair.
 
 >>> check_scores(lambda q, k: q @ k.T)
@@ -28,6 +28,12 @@ from mha_lib.checks.cross_attention import (
     check_source_padding_mask,
     diagnose_cross_attention,
     diagnose_source_padding_mask,
+)
+from mha_lib.checks.efficient_attention import (
+    check_kv_cache_mask,
+    check_online_softmax_step,
+    diagnose_kv_cache_mask,
+    diagnose_online_softmax_step,
 )
 from mha_lib.checks.head_splitting import (
     check_merge_heads,
@@ -62,9 +68,11 @@ __all__ = [
     "Diagnosis",
     "check_causal_mask",
     "check_cross_attention",
+    "check_kv_cache_mask",
     "check_masked_attention",
     "check_merge_heads",
     "check_multi_head_attention",
+    "check_online_softmax_step",
     "check_padding_mask",
     "check_qkv_projection",
     "check_scaled_attention",
@@ -74,9 +82,11 @@ __all__ = [
     "check_temperature_attention",
     "diagnose_causal_mask",
     "diagnose_cross_attention",
+    "diagnose_kv_cache_mask",
     "diagnose_masked_attention",
     "diagnose_merge_heads",
     "diagnose_multi_head_attention",
+    "diagnose_online_softmax_step",
     "diagnose_padding_mask",
     "diagnose_qkv_projection",
     "diagnose_scaled_attention",

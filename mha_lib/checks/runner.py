@@ -140,7 +140,7 @@ def _short(error: Exception) -> str:
 
 
 def _message(ex: Exercise, mistake: str) -> str:
-    return ex.messages.get(mistake, MESSAGES[mistake])
+    return ex.messages[mistake] if mistake in ex.messages else MESSAGES[mistake]  # new ids live in messages
 
 
 @dataclass(frozen=True)

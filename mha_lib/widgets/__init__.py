@@ -20,6 +20,7 @@ from mha_lib.scenarios.qkv_projections import QKV_D_MODEL, qkv_compute
 from mha_lib.scenarios.scaling import D_K_CHOICES, scaling_compute
 from mha_lib.widgets.base import FIGURE_CACHE_SIZE, Explorer
 from mha_lib.widgets.cross_attention import CrossExplorer, explore_cross
+from mha_lib.widgets.efficient_attention import KVCacheExplorer, TilingExplorer, explore_kv_cache, explore_tiling
 from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, explore_heads
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
@@ -42,15 +43,19 @@ __all__ = [
     "Explorer",
     "HeadGridExplorer",
     "HeadsExplorer",
+    "KVCacheExplorer",
     "MaskingExplorer",
     "QKVExplorer",
     "ScalingExplorer",
+    "TilingExplorer",
     "cross_compute",
     "explore_cross",
     "explore_heads",
+    "explore_kv_cache",
     "explore_masking",
     "explore_qkv",
     "explore_scaling",
+    "explore_tiling",
     "heads_compute",
     "make_mask",
     "masking_compute",
