@@ -153,6 +153,73 @@ def decoding(tokens: int = DECODE_TOKENS) -> dict:
     }
 
 
+def measure() -> dict:
+    """Everything this module measures, for ``benchmarks.run``."""
+    return {"memory": peak_memory(), "speed": speed(), "decoding": decoding()}
+
+
+def table_rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """(measurement, ours, reference, value, target, result) rows in the layout of ``benchmarks.run``."""
+    verdict = {True: "PASS", False: "MISS"}
+    memory, rows = results["memory"], []
+    for r in memory["rows"]:
+        rows.append(
+            (
+                f"peak memory of attention, L={r['L']} ({BATCH}×{HEADS} heads, d={D_HEAD}, float32)",
+                f"{r['tiled_mb']:.1f} MB tiled_attention (blocks {BLOCK})",
+                f"{r['naive_mb']:.0f} MB naive (weights path); {r['sdpa_fused_mb']:.1f} MB fused F.sdpa",
+                f"(B, H, L, L) float32 = {r['scores_tensor_mb']:.0f} MB",
+                "—",
+                "info",
+            )
+        )
+    k = memory["exponent"]
+    rows.append(
+        (
+            "peak memory growth of attention (L ≥ 2048), peak ∝ L^k",
+            f"k = {k['tiled']:.2f} tiled",
+            f"k = {k['naive']:.2f} naive, {k['sdpa_fused']:.2f} fused F.sdpa",
+            "O(L) vs O(L²)",
+            f"tiled k ≤ {TARGETS['tiled_memory_exponent']}",
+            verdict[k["tiled"] <= TARGETS["tiled_memory_exponent"]],
+        )
+    )
+    fraction = memory["tiled_fraction_at_max_L"]
+    rows.append(
+        (
+            f"tiled / naive peak memory at L={memory['max_L']}",
+            f"{fraction:.3f}",
+            "",
+            f"1/{1 / fraction:.0f}",
+            f"≤ {TARGETS['tiled_memory_fraction_at_8192']}",
+            verdict[fraction <= TARGETS["tiled_memory_fraction_at_8192"]],
+        )
+    )
+    for r in results["speed"]:
+        rows.append(
+            (
+                f"tiled_attention (pure torch, blocks {BLOCK}) vs fused F.sdpa, L={r['L']}",
+                f"{r['ours_ms']:.3g} ms",
+                f"{r['torch_ms']:.3g} ms (F.sdpa)",
+                f"{r['ratio']:.1f}× slower (a Python loop over tiles)",
+                "— (reported)",
+                "info",
+            )
+        )
+    d = results["decoding"]
+    rows.append(
+        (
+            f"decoding {d['tokens']} tokens, one layer d_model={DECODE_D_MODEL}",
+            f"{d['cached_s']:.2f} s with KVCache",
+            f"{d['recompute_s']:.2f} s recomputing every step",
+            f"{d['speedup']:.1f}× faster (max |diff| {d['max_abs_difference']:.0e})",
+            f"≥ {TARGETS['decode_speedup']:.0f}×",
+            verdict[d["speedup"] >= TARGETS["decode_speedup"]],
+        )
+    )
+    return rows
+
+
 def main() -> None:
     memory = peak_memory()
     for r in memory["rows"]:

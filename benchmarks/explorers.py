@@ -111,7 +111,7 @@ class Case:
 
 
 def cases() -> list[Case]:
-    """The five core explorers with the changes a lecturer makes that keep the layout."""
+    """The explorers with the changes a lecturer makes that keep the layout."""
     return [
         Case("qkv", widgets.explore_qkv, ("seq_len", "d_k"), [_seeds(), _set("query", (1, 2, 0, 3))]),
         Case(
@@ -134,6 +134,13 @@ def cases() -> list[Case]:
             ("q_len", "src_len", "num_heads"),
             [_seeds(), _set("src_valid_len", (3, 5, 4))],
         ),
+        Case(
+            "tiling",
+            widgets.explore_tiling,
+            ("seq_len", "block_q"),
+            [_set("step", (2, 3, 4, 5, 6, 1)), _seeds(), _set("causal", (True, False))],
+        ),
+        Case("kv_cache", widgets.explore_kv_cache, ("num_tokens",), [_set("num_kv_heads", (1, 4, 8, 2)), _seeds()]),
     ]
 
 

@@ -10,11 +10,14 @@
 Pure torch, written to be read: these are the algorithms, not fast kernels (PyTorch's fused SDPA is).
 """
 
+from collections.abc import Callable
 from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_tensor
 from mha_lib.attention import _attend, _check_qkv, _effective_scale, scaled_dot_product_attention
@@ -347,3 +350,30 @@ def grouped_query_attention(
         require_bool_mask(mask)
         require_broadcast_mask(mask, (*q.shape[:-1], k.shape[-2]), "(B, Hq, Tq, Tk) weights")
     return _attend_grouped(q, k, v, mask, s, need_weights)
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the bytes of the largest tensor any PyTorch operation returns while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        sizes = [t.nelement() * t.element_size() for t in tree_leaves(out) if isinstance(t, Tensor)]
+        self.largest = max([self.largest, *sizes])
+        return out
+
+
+def largest_tensor_bytes(fn: Callable[[], object]) -> int:
+    """Bytes of the largest tensor created while ``fn()`` runs: the (…, Tq, Tk) scores for naive attention, one
+    tile or the output for :func:`tiled_attention`. Exact and repeatable (unlike process memory).
+
+    >>> q = k = v = torch.zeros(1, 64, 8)                            # float32, L = 64
+    >>> largest_tensor_bytes(lambda: scaled_dot_product_attention(q, k, v))  # the 64 × 64 weights
+    16384
+    """
+    with _LargestTensor() as mode:
+        fn()
+    return mode.largest

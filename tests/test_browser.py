@@ -402,6 +402,8 @@ KINDS = {
     "masking": "^valid length$",
     "heads": r"^heads \(divisors",
     "cross": "^target length",
+    "tiling": "^query block$",
+    "kv_cache": r"^KV heads \(of",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -418,6 +420,8 @@ PLANS = {
         (_click_checkbox, "wrong split"),
     ],
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
+    "tiling": [(_move_slider, "^tiles read$"), (_move_slider, "^key block$"), (_click_checkbox, "causal")],
+    "kv_cache": [(_move_slider, "^tokens decoded$"), (_move_slider, r"^KV heads"), (_move_slider, "^seed$")],
 }
 
 
