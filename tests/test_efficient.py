@@ -12,6 +12,7 @@ from mha_lib.efficient import (
     KVCache,
     causal_lower_right,
     grouped_query_attention,
+    largest_tensor_bytes,
     online_softmax,
     online_softmax_step,
     tiled_attention,
@@ -352,3 +353,11 @@ def test_gqa_heads_that_do_not_divide_raise():
         grouped_query_attention(q, k[:, :3], v[:, :2])
     with pytest.raises(ValueError, match=r"\(B, H, T, D\)"):
         grouped_query_attention(q[0], k[0], v[0])
+
+
+def test_largest_tensor_is_the_score_matrix_only_for_naive_attention():
+    q, k, v = (torch.randn(1, 2, 256, 16) for _ in range(3))  # (B, H, L, D) float32
+    naive = largest_tensor_bytes(lambda: scaled_dot_product_attention(q, k, v))
+    tiled = largest_tensor_bytes(lambda: tiled_attention(q, k, v, block_q=32, block_k=32))
+    assert naive == 2 * 256 * 256 * 4  # the (B, H, L, L) weights
+    assert tiled == max(2 * 256 * 16 * 4, 2 * 32 * 32 * 4)  # the output, larger than one tile here

@@ -43,7 +43,7 @@ class TilingExplorer(Explorer):
             "seq_len": slider("sequence length T", seq_len, *SEQ_LEN_RANGE),
             "block_q": slider("query block", block_q, *BLOCK_RANGE),
             "block_k": slider("key block", block_k, *BLOCK_RANGE),
-            "causal": widgets.Checkbox(value=causal, description="causal (skip tiles above the diagonal)", style=STYLE),
+            "causal": widgets.Checkbox(value=causal, description="causal (skips tiles)", style=STYLE),
             "step": slider("tiles read", step, 0, len(tile_order(seq_len, block_q, block_k, causal))),
             "seed": seed_slider(seed),
         }
