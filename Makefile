@@ -5,8 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FIRST_NOTEBOOK := $(firstword $(sort $(wildcard notebooks/*.ipynb)))
 CHROMIUM := /usr/bin/chromium
+# configurable-http-proxy for the classroom test, pinned by benchmarks/proxy/package-lock.json.
+PROXY_DIR := benchmarks/proxy
+PROXY := $(PROXY_DIR)/node_modules/.bin/configurable-http-proxy
+N ?= 10
+K ?= 20
 
-.PHONY: venv lab test lint pytest browser-deps bench screenshots clean
+.PHONY: venv lab test lint pytest browser-deps proxy classroom-test bench screenshots handout clean
 
 $(PY):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,18 +41,35 @@ browser-deps:
 	  fi; \
 	fi
 
+# npm ci installs exactly the lock file; --loglevel=error hides commander's engine notice (it runs on node 20.19+).
+$(PROXY): $(PROXY_DIR)/package.json $(PROXY_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "The classroom test needs node >= 20 and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(PROXY_DIR) --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
+
+proxy: $(PROXY)
+
+# N simulated students (default 10) on a JupyterHub on 127.0.0.1, K moves each; measurements in benchmarks/classroom.json.
+classroom-test: venv proxy
+	CLASSROOM_STUDENTS=$(N) CLASSROOM_MOVES=$(K) CLASSROOM_JSON=benchmarks/classroom.json \
+	  $(PY) -m pytest tests/test_classroom.py -q -s
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: venv browser-deps lint
-	$(PY) -m pytest --nbval --nbval-current-env -q
+test: venv browser-deps proxy lint
+	CLASSROOM_STUDENTS=4 $(PY) -m pytest --nbval --nbval-current-env -q
 
-bench: venv browser-deps
+bench: venv browser-deps proxy
 	$(PY) -m benchmarks.run
+
+# One static HTML page of every notebook with its stored figures (no kernel, no network): build/handout/.
+handout: venv
+	$(PY) docs/handout.py build/handout
 
 screenshots: venv browser-deps
 	$(PY) -m pytest tests/test_browser.py -q --screenshots-to=docs
 
 clean:
-	rm -rf $(VENV) tests/artifacts
+	rm -rf $(VENV) tests/artifacts build $(PROXY_DIR)/node_modules

@@ -135,6 +135,9 @@ def cases() -> list[Case]:
             [_seeds(), _set("src_valid_len", (3, 5, 4))],
         ),
         Case(
+            "positions", widgets.explore_positions, ("seq_len", "d_model"), [_set("offset", (5, 12, 3, 20)), _seeds()]
+        ),
+        Case(
             "tiling",
             widgets.explore_tiling,
             ("seq_len", "block_q"),

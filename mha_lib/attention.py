@@ -1,6 +1,6 @@
 """Scaled dot-product attention, the one formula every notebook builds on.
 
-weights = softmax(Q Kᵀ · scale / temperature, masked)    out = weights V
+weights = softmax(Q Kᵀ · scale / temperature + attn_bias, masked)    out = weights V
 """
 
 import math
@@ -91,6 +91,41 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
         )
 
 
+def _check_attn_bias(bias: object, target: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """Raise unless ``bias`` is a float tensor of ``dtype``, finite or −inf, broadcasting to ``target`` unenlarged."""
+    require_tensor("attn_bias", bias)
+    if bias.dtype == torch.bool:
+        raise TypeError(
+            f"attn_bias of shape {tuple(bias.shape)} is a bool tensor: that is a mask (True = may attend), pass it as mask"
+        )
+    if bias.dtype != dtype:
+        raise TypeError(
+            f"attn_bias must be a float tensor of the scores' dtype {dtype}, got {bias.dtype}; "
+            f"convert it with attn_bias.to({dtype})"
+        )
+    ok = bias.dim() <= len(target) and all(b in (1, t) for b, t in zip(reversed(bias.shape), reversed(target)))
+    if not ok:
+        raise ValueError(
+            f"attn_bias of shape {tuple(bias.shape)} does not broadcast to the scores shape {target} "
+            f"(PyTorch aligns shapes from the right: an (H, Tq, Tk) bias such as alibi_bias fits (B, H, Tq, Tk) scores)"
+        )
+    nan, pos_inf = int(bias.isnan().sum()), int(bias.isposinf().sum())
+    if nan or pos_inf:
+        raise ValueError(
+            f"attn_bias of shape {tuple(bias.shape)} holds {nan} NaN and {pos_inf} +inf values: a bias must be "
+            f"finite or -inf (= blocked); NaN or +inf would make every weight of its row NaN"
+        )
+    return bias
+
+
+def _with_bias_mask(bias: Tensor | None, mask: Tensor | None) -> Tensor | None:
+    """``mask`` with the −inf cells of ``bias`` blocked as well, so a row whose bias is all −inf gets zeros, not NaN."""
+    if bias is None or not bias.isneginf().any():
+        return mask
+    allowed = ~bias.isneginf()  # (..., Tq, Tk), broadcastable
+    return allowed if mask is None else mask & allowed
+
+
 def _effective_scale(d: int, scale: float | None, temperature: float) -> float:
     if scale is None:
         scale = 1.0 / math.sqrt(d)
@@ -107,6 +142,7 @@ def scaled_dot_product_attention(
     v: Annotated[Tensor, "... k_len d_v"],
     mask: Annotated[Tensor, "... q_len k_len"] | None = None,
     *,
+    attn_bias: Annotated[Tensor, "... q_len k_len"] | None = None,
     scale: float | None = None,
     temperature: float = 1.0,
     need_weights: bool = True,
@@ -114,8 +150,9 @@ def scaled_dot_product_attention(
     """Attention of every query over every key: ``(out, weights)``.
 
     ``mask`` is bool, True = may attend, broadcastable to ``(..., Tq, Tk)``. ``scale=None`` means
-    ``1/sqrt(D)``; scores are divided by ``temperature`` after scaling. With ``need_weights=False`` the
-    fused PyTorch kernel runs and ``(out, None)`` comes back.
+    ``1/sqrt(D)``; scores are divided by ``temperature`` after scaling. ``attn_bias`` (float, finite or
+    −inf, broadcastable to ``(..., Tq, Tk)``, e.g. ``positions.alibi_bias``) is added after that. With
+    ``need_weights=False`` the fused PyTorch kernel runs and ``(out, None)`` comes back.
 
     >>> q = k = v = torch.eye(2).unsqueeze(0)                      # (1, 2, 2)
     >>> out, w = scaled_dot_product_attention(q, k, v, scale=1.0)
@@ -127,7 +164,9 @@ def scaled_dot_product_attention(
     if mask is not None:
         require_bool_mask(mask)
         require_broadcast_mask(mask, (*q.shape[:-1], k.shape[-2]), "scores")
-    return _attend(q, k, v, mask, s, need_weights)
+    if attn_bias is not None:
+        _check_attn_bias(attn_bias, (*q.shape[:-1], k.shape[-2]), q.dtype)
+    return _attend(q, k, v, mask, s, need_weights, bias=attn_bias)
 
 
 def _attend(
@@ -137,6 +176,8 @@ def _attend(
     mask: Annotated[Tensor, "... q_len k_len"] | None,
     scale: float,
     need_weights: bool,
+    *,
+    bias: Annotated[Tensor, "... q_len k_len"] | None = None,
 ) -> tuple[Annotated[Tensor, "... q_len d_v"], Annotated[Tensor, "... q_len k_len"] | None]:
     """The computation of :func:`scaled_dot_product_attention` for inputs already checked; ``scale`` is final.
 
@@ -144,12 +185,19 @@ def _attend(
     >>> _attend(q, k, v, None, 1.0, need_weights=False)[1] is None
     True
     """
+    mask = _with_bias_mask(bias, mask)  # (..., Tq, Tk): the bias's −inf cells count as blocked
     if not need_weights:
+        if bias is not None:  # SDPA takes one float attn_mask: the bias, −inf where blocked
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))  # (..., Tq, Tk)
+        if mask is not None and mask.dim() < 2:  # SDPA wants (…, Tq or 1, Tk or 1)
+            mask = mask.view(*(1,) * (2 - mask.dim()), *mask.shape)  # (1, Tk) or (1, 1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale), None  # (..., Tq, Dv), fused
     t_q, t_k = q.shape[-2], k.shape[-2]
     q3, k3 = q.reshape(-1, t_q, q.shape[-1]), k.reshape(-1, t_k, k.shape[-1])  # (N, Tq, D), (N, Tk, D)
     scores = torch.baddbmm(q.new_zeros(()), q3, k3.mT, beta=0.0, alpha=scale)  # (N, Tq, Tk), scale inside the matmul
     scores = scores.view(*q.shape[:-2], t_q, t_k)  # (..., Tq, Tk), fresh: no pass over Tq·Tk just to scale
+    if bias is not None:
+        scores.add_(bias)  # (..., Tq, Tk), in place on our own tensor
     blocked = None if mask is None else ~mask  # (..., Tq, Tk), broadcastable
     if blocked is not None:
         scores.masked_fill_(blocked, float("-inf"))  # (..., Tq, Tk), in place on our own tensor

@@ -3,11 +3,12 @@
 The Chinese sentence 我想吃酸菜鱼 ("I want to eat pickled-cabbage fish") is tokenised by character.
 """
 
-import math
 from typing import Annotated
 
 import torch
 from torch import Tensor
+
+from mha_lib.positions import sinusoidal as sinusoidal_positions  # noqa: F401  (its first-wave name)
 
 SENTENCE_ZH = "我想吃酸菜鱼"
 SENTENCE_EN = "I want to eat pickled fish"
@@ -58,19 +59,3 @@ def random_qkv(
     k = torch.randn(batch, t_k, d, generator=generator, dtype=dtype)  # (B, Tk, D)
     v = torch.randn(batch, t_k, d, generator=generator, dtype=dtype)  # (B, Tk, D)
     return q, k, v
-
-
-def sinusoidal_positions(seq: int, d_model: int) -> Annotated[Tensor, "seq d_model"]:
-    """The sine/cosine position encoding of "Attention Is All You Need" (d_model even).
-
-    >>> sinusoidal_positions(4, 6).shape
-    torch.Size([4, 6])
-    """
-    if d_model % 2:
-        raise ValueError(f"d_model must be even for sine/cosine pairs, got {d_model}")
-    position = torch.arange(seq).unsqueeze(1)  # (T, 1)
-    freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (D/2,)
-    pe = torch.zeros(seq, d_model)  # (T, D)
-    pe[:, 0::2] = torch.sin(position * freq)  # (T, D/2)
-    pe[:, 1::2] = torch.cos(position * freq)  # (T, D/2)
-    return pe

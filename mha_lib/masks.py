@@ -118,8 +118,9 @@ def from_additive(additive: Tensor) -> Tensor:
 def to_additive(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """Keep-mask → additive float mask: True → 0, False → ``torch.finfo(dtype).min`` (never a literal -1e9).
 
-    ``finfo.min`` is finite, so it never makes ``-inf - -inf = NaN``, and it fits float16
-    (-65504), where -1e9 overflows.
+    ``finfo.min`` is finite and representable in float16 (-65504), where -1e9 overflows. Add it once: two
+    such masks added together overflow to -inf in any dtype, and in float16 ``finfo.min`` plus a score
+    below about -16 is -inf too. Combine bool masks with ``&`` first, then convert.
 
     >>> to_additive(torch.tensor([True, False]), torch.float16).tolist()
     [0.0, -65504.0]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mha_lib._validate import divisors, require_bool_mask, require_broadcast_mask, require_heads, require_tensor
-from mha_lib.attention import _attend
+from mha_lib.attention import _attend, _check_attn_bias
 from mha_lib.efficient import _attend_grouped
 from mha_lib.heads import merge_heads, split_heads
 
@@ -15,9 +15,10 @@ from mha_lib.heads import merge_heads, split_heads
 class MultiHeadAttention(nn.Module):
     """Self- or cross-attention with ``num_heads`` heads of size ``d_model // num_heads``.
 
-    ``forward(query, key=None, value=None, mask=None)``: ``key`` defaults to ``query`` (self-attention)
-    and ``value`` to ``key`` (cross-attention passes the encoder states once). Returns ``(out, weights)``
-    with per-head weights (B, H, Tq, Tk), never averaged. Self-attention projects Q, K, V with one packed
+    ``forward(query, key=None, value=None, mask=None, *, attn_bias=None)``: ``key`` defaults to ``query``
+    (self-attention) and ``value`` to ``key`` (cross-attention passes the encoder states once); ``attn_bias``
+    (H or 1, Tq, Tk) or (B, H or 1, Tq, Tk) is added to the scaled scores (e.g. ``positions.alibi_bias``).
+    Returns ``(out, weights)`` with per-head weights (B, H, Tq, Tk), never averaged. Self-attention projects Q, K, V with one packed
     matmul; ``need_weights=False`` runs PyTorch's fused kernel and returns ``(out, None)``.
 
     ``num_kv_heads`` (a divisor of ``num_heads``) gives grouped-query attention: ``k_proj``/``v_proj`` produce
@@ -98,6 +99,15 @@ class MultiHeadAttention(nn.Module):
         require_broadcast_mask(mask, target, "(B, H, Tq, Tk) weights")
         return mask
 
+    def _head_bias(self, bias: Tensor, batch: int, t_q: int, t_k: int, dtype: torch.dtype) -> Tensor:
+        target = (batch, self.num_heads, t_q, t_k)
+        if bias.dim() not in (3, 4):
+            raise ValueError(
+                f"attn_bias must be (H or 1, Tq, Tk) or (B, H or 1, Tq, Tk) = {target}, got {tuple(bias.shape)}; "
+                f"a (Tq, Tk) bias shared by all heads needs .unsqueeze(0)"
+            )
+        return _check_attn_bias(bias, target, dtype)  # broadcasts to (B, H, Tq, Tk)
+
     def _project(self, query: Tensor, key: Tensor, value: Tensor, contiguous: bool) -> tuple[Tensor, Tensor, Tensor]:
         """Q, K, V split into heads: (B, H, Tq, Dh), (B, Hkv, Tk, Dh), (B, Hkv, Tk, Dh).
 
@@ -130,6 +140,7 @@ class MultiHeadAttention(nn.Module):
         value: Annotated[Tensor, "batch k_len d_model"] | None = None,
         mask: Tensor | None = None,
         *,
+        attn_bias: Tensor | None = None,
         need_weights: bool = True,
     ) -> tuple[Annotated[Tensor, "batch q_len d_model"], Annotated[Tensor, "batch heads q_len k_len"] | None]:
         key = query if key is None else key
@@ -149,9 +160,17 @@ class MultiHeadAttention(nn.Module):
             )
         if mask is not None:
             mask = self._head_mask(mask, query.shape[0], query.shape[1], key.shape[1])  # to (B, H, Tq, Tk)
+        if attn_bias is not None:
+            attn_bias = self._head_bias(attn_bias, query.shape[0], query.shape[1], key.shape[1], query.dtype)
         q, k, v = self._project(query, key, value, contiguous=need_weights)  # (B, H or Hkv, Tq or Tk, Dh)
-        attend = _attend if self.num_kv_heads == self.num_heads else _attend_grouped
-        out, weights = attend(q, k, v, mask, self.d_head**-0.5, need_weights)  # (B, H, Tq, Dh), (B, H, Tq, Tk)
+        scale, group = self.d_head**-0.5, self.num_heads // self.num_kv_heads
+        if group == 1:
+            out, weights = _attend(q, k, v, mask, scale, need_weights, bias=attn_bias)  # (B, H, Tq, Dh), …
+        elif attn_bias is None:
+            out, weights = _attend_grouped(q, k, v, mask, scale, need_weights)  # (B, H, Tq, Dh), …
+        else:  # a bias per query head: give each query head its own copy of its group's K, V
+            k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)  # (B, H, Tk, Dh)
+            out, weights = _attend(q, k, v, mask, scale, need_weights, bias=attn_bias)  # (B, H, Tq, Dh), …
         out = F.linear(merge_heads(out), self.out_proj.weight, self.out_proj.bias)  # (B, Tq, D)
         return out, weights  # (B, Tq, D), (B, H, Tq, Tk) or None
 

@@ -296,6 +296,10 @@ def _run_all(page, expected_cells: int) -> None:
     it started: a click before the notebook is the current widget is lost."""
     first_cell = page.locator(".jp-Notebook .jp-Cell").first
     first_cell.wait_for(timeout=90_000)
+    # the notebook panel's loading spinner covers the cells until the kernel session is up (slow on a busy machine)
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-NotebookPanel .jp-Spinner')", timeout=SERVER_START_S * 1000
+    )
     for _ in range(5):
         first_cell.click()
         if not (_menu(page, "View", "notebook:show-all-cell-code") and _menu(page, "Run", "runmenu:run-all")):
@@ -404,6 +408,7 @@ KINDS = {
     "cross": "^target length",
     "tiling": "^query block$",
     "kv_cache": r"^KV heads \(of",
+    "positions": "^offset k",
 }
 PLANS = {
     "qkv": [(_move_slider, "^sequence length T$"), (_move_slider, r"^d_k \("), (_move_slider, "^query row$")],
@@ -422,7 +427,40 @@ PLANS = {
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
     "tiling": [(_move_slider, "^tiles read$"), (_move_slider, "^key block$"), (_click_checkbox, "causal")],
     "kv_cache": [(_move_slider, "^tokens decoded$"), (_move_slider, r"^KV heads"), (_move_slider, "^seed$")],
+    "positions": [
+        (_pick_toggle, "^encoding$", "rotary"),
+        (_move_slider, "^offset k"),
+        (_pick_toggle, "^encoding$", "alibi"),
+        (_move_slider, "^ALiBi head$"),  # enabled for alibi only
+    ],
 }
+
+
+def _tab_to_slider(page, explorer) -> str:
+    """Keyboard only: focus the explorer's first control, press Tab until a (further) slider handle of this
+    explorer has the focus, then ArrowRight (ArrowLeft at its maximum); returns what moved."""
+    explorer.evaluate("(root) => root.querySelector('button, select, input, .noUi-handle').focus()")
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        on_slider = "(root) => root.contains(document.activeElement) && document.activeElement.classList.contains('noUi-handle')"
+        if page.evaluate(on_slider, explorer.element_handle()):
+            break
+    else:
+        raise AssertionError("no slider handle of this explorer was reached with Tab")
+    readout = page.evaluate_handle(
+        "() => document.activeElement.closest('.widget-slider').querySelector('.widget-readout')"
+    )
+    before = readout.evaluate("(el) => el.textContent")
+    for key in ("ArrowRight", "ArrowLeft"):
+        page.keyboard.press(key)
+        time.sleep(0.3)
+        if (after := readout.evaluate("(el) => el.textContent")) != before:
+            return f"keyboard: slider {before} → {after}"
+    raise AssertionError(f"the focused slider did not move by keyboard from {before}")
+
+
+def _label_font_px(explorer) -> float:
+    return explorer.locator(".widget-label").first.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
 
 
 def _kind(explorer) -> str:
@@ -524,7 +562,18 @@ def test_notebook_in_browser(notebook: Path, lab: Lab, browser_context, request:
                 image = _wait_new_image(page, img, image, f"{kind}: {what}")
                 moved.append(what)
             assert len(moved) >= 2, f"explorer {kind}: moved only {moved}"
+            what = _tab_to_slider(page, explorer)
+            image = _wait_new_image(page, img, image, f"{kind}: {what}")
             explorer.screenshot(path=ARTIFACTS / f"{notebook.stem}_{index}_{kind}.png")
+            screen_font, screen_width = _label_font_px(explorer), img.evaluate("(el) => el.naturalWidth")
+            projector = explorer.locator(".widget-toggle-button", has_text="projector")
+            projector.click()
+            image = _wait_new_image(page, img, image, f"{kind}: projector mode on")
+            assert _label_font_px(explorer) > screen_font, f"explorer {kind}: projector mode did not enlarge labels"
+            assert img.evaluate("(el) => el.naturalWidth") > screen_width, f"explorer {kind}: same picture size"
+            explorer.screenshot(path=ARTIFACTS / f"{notebook.stem}_{index}_{kind}_projector.png")
+            projector.click()
+            image = _wait_new_image(page, img, image, f"{kind}: projector mode off")
             illegible = page.evaluate(ILLEGIBLE_JS, [explorer.element_handle(), MIN_SELECT_PX])
             assert not illegible, f"explorer {kind}: controls a learner cannot read: {illegible}"
     except BaseException:
@@ -536,3 +585,26 @@ def test_notebook_in_browser(notebook: Path, lab: Lab, browser_context, request:
         page.close()
         with contextlib.suppress(OSError):  # a server that died is reported by the error above
             lab.shutdown_kernels()
+
+
+def test_handout_in_browser(browser_context, tmp_path: Path) -> None:
+    """The static handout opens from a file, shows its contents and draws its math (MathML) with no script."""
+    import runpy
+
+    index = runpy.run_path(str(ROOT / "docs" / "handout.py"))["build"](tmp_path)
+    page = browser_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        page.goto(index.as_uri())
+        assert page.locator("nav li a").count() >= len(NOTEBOOKS)
+        box = page.locator("math").first.bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0, "MathML did not render"
+        assert page.locator("section.notebook img").count() > 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "handout_first_page.png")
+        assert all(url.startswith(("file:", "data:")) for url in requests), [
+            u for u in requests if not u.startswith(("file:", "data:"))
+        ]
+    finally:
+        page.close()

@@ -228,6 +228,78 @@ WRONG = [
 ]
 
 
+# Notebook 06: positional encoding (plain torch, the way a student writes it)
+
+
+def sinusoidal(positions, d, *, base=10000.0, two=2, sign=-1, swap=False, concat=False):
+    i = torch.arange(d // 2, dtype=positions.dtype)  # (D/2,)
+    angles = positions[:, None] * base ** (sign * two * i / d)  # (T, D/2)
+    sin, cos = (angles.cos(), angles.sin()) if swap else (angles.sin(), angles.cos())
+    if concat:
+        return torch.cat([sin, cos], dim=-1)  # (T, D): all sines, then all cosines
+    pe = torch.empty(len(positions), d, dtype=positions.dtype)  # (T, D)
+    pe[:, 0::2], pe[:, 1::2] = sin, cos
+    return pe
+
+
+def rope(x, positions, *, half=False, use_positions=True, direction=1, two=2):
+    d = x.shape[-1]
+    p = positions if use_positions else torch.arange(x.shape[-2])  # (T,)
+    angles = direction * p.to(x.dtype)[:, None] * 10000.0 ** (-two * torch.arange(d // 2, dtype=x.dtype) / d)
+    cos, sin = angles.cos(), angles.sin()  # (T, D/2)
+    if half:
+        a, b = x[..., : d // 2], x[..., d // 2 :]  # (..., T, D/2)
+        return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)  # (..., T, D)
+    a, b = x[..., 0::2], x[..., 1::2]  # (..., T, D/2)
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)  # (..., T, D)
+
+
+def rope_attention(q, k, v, positions, *, turn=("q", "k"), scaled=True, **rope_kw):
+    q, k, v = (rope(t, positions, **rope_kw) if n in turn else t for n, t in zip("qkv", (q, k, v)))
+    return attention(q, k, v, d=None if scaled else 1)  # (B, H, T, Dh), (B, H, T, T)
+
+
+CORRECT += [
+    (C.diagnose_sinusoidal, sinusoidal),
+    (C.diagnose_rope, rope),
+    (C.diagnose_rope_attention, rope_attention),
+]
+WRONG += [
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, swap=True), "swapped_sin_cos"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, two=1), "exponent_i_over_d"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, sign=1), "inverted_frequencies"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, base=1000.0), "wrong_base"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, base=1e5), "wrong_base"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p, d, concat=True), "concatenated_layout"),
+    (C.diagnose_sinusoidal, lambda p, d: sinusoidal(p.float(), d), "wrong_dtype"),
+    (C.diagnose_rope, lambda x, p: rope(x, p, half=True), "wrong_pairing"),
+    (C.diagnose_rope, lambda x, p: rope(x, p, use_positions=False), "positions_not_applied"),
+    (C.diagnose_rope, lambda x, p: x.clone(), "positions_not_applied"),
+    (C.diagnose_rope, lambda x, p: rope(x, p, direction=-1), "rotation_reversed"),
+    (C.diagnose_rope, lambda x, p: rope(x, p, two=1), "exponent_i_over_d"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, turn="qkv"), "rotated_v"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, turn="q"), "rotated_only_q"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, turn="k"), "rotated_only_k"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, half=True), "wrong_pairing"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, use_positions=False), "positions_not_applied"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, turn=""), "positions_not_applied"),
+    (C.diagnose_rope_attention, lambda *a: rope_attention(*a, scaled=False), "forgot_scale"),
+]
+NAMED |= {
+    "swapped_sin_cos": "sin and cos are swapped",
+    "exponent_i_over_d": "exponent i/D",
+    "inverted_frequencies": "must shrink",
+    "wrong_base": "base is not 10000",
+    "concatenated_layout": "concatenated layout",
+    "wrong_pairing": "rotate_half",
+    "positions_not_applied": "the positions argument",
+    "rotation_reversed": "wrong way",
+    "rotated_v": "rotated v as well",
+    "rotated_only_q": "rotated q but not k",
+    "rotated_only_k": "rotated k but not q",
+}
+
+
 def _id(diagnose):
     return diagnose.__name__.removeprefix("diagnose_")
 

@@ -16,6 +16,7 @@ PURE = [
     "mha_lib.modules",
     "mha_lib.efficient",
     "mha_lib.data",
+    "mha_lib.positions",
     "mha_lib.checks",
     "mha_lib.scenarios.qkv_projections",
     "mha_lib.scenarios.scaling",
@@ -23,6 +24,7 @@ PURE = [
     "mha_lib.scenarios.head_splitting",
     "mha_lib.scenarios.cross_attention",
     "mha_lib.scenarios.efficient_attention",
+    "mha_lib.scenarios.positional_encoding",
 ]
 
 # The names each module defined in the first wave (mha_lib/widgets.py, viz.py, checks.py, …).

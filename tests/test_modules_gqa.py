@@ -95,3 +95,16 @@ def test_gradients_reach_every_projection():
 def test_kv_heads_that_do_not_divide_raise(kv_heads):
     with pytest.raises(ValueError, match=r"must divide num_heads=6.*\[1, 2, 3, 6\]"):
         MultiHeadAttention(24, 6, num_kv_heads=kv_heads)
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_attn_bias_with_grouped_heads(need_weights):
+    mha = _module(kv_heads=2)
+    x = torch.randn(2, 5, 24, dtype=torch.float64)
+    bias = torch.randn(6, 5, 5, dtype=torch.float64)  # (H, Tq, Tk): one bias per query head
+    out, _ = mha(x, attn_bias=bias, mask=causal_mask(5), need_weights=need_weights)
+    q = split_heads(mha.q_proj(x), 6)  # (B, H, T, Dh)
+    k, v = (split_heads(p(x), 2).repeat_interleave(3, 1) for p in (mha.k_proj, mha.v_proj))  # (B, H, T, Dh)
+    additive = bias.masked_fill(~causal_mask(5), float("-inf"))  # (H, Tq, Tk)
+    expected = mha.out_proj(merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=additive)))  # (B, T, D)
+    torch.testing.assert_close(out, expected, **TOL)

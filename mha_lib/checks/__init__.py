@@ -51,6 +51,14 @@ from mha_lib.checks.masking import (
     diagnose_masked_attention,
     diagnose_padding_mask,
 )
+from mha_lib.checks.positional_encoding import (
+    check_rope,
+    check_rope_attention,
+    check_sinusoidal,
+    diagnose_rope,
+    diagnose_rope_attention,
+    diagnose_sinusoidal,
+)
 from mha_lib.checks.qkv_projections import check_qkv_projection, check_scores, diagnose_qkv_projection, diagnose_scores
 from mha_lib.checks.runner import ATOL as ATOL
 from mha_lib.checks.runner import MESSAGES as MESSAGES
@@ -75,8 +83,11 @@ __all__ = [
     "check_online_softmax_step",
     "check_padding_mask",
     "check_qkv_projection",
+    "check_rope",
+    "check_rope_attention",
     "check_scaled_attention",
     "check_scores",
+    "check_sinusoidal",
     "check_source_padding_mask",
     "check_split_heads",
     "check_temperature_attention",
@@ -89,8 +100,11 @@ __all__ = [
     "diagnose_online_softmax_step",
     "diagnose_padding_mask",
     "diagnose_qkv_projection",
+    "diagnose_rope",
+    "diagnose_rope_attention",
     "diagnose_scaled_attention",
     "diagnose_scores",
+    "diagnose_sinusoidal",
     "diagnose_source_padding_mask",
     "diagnose_split_heads",
     "diagnose_temperature_attention",

@@ -41,7 +41,7 @@ MESSAGES = {
     "nan_rows": "rows whose keys are all masked came out as NaN (a softmax over only -inf); set the blocked weights to 0 after the softmax, e.g. weights.masked_fill(~mask, 0.0).",
     "wrong_head_split": "your heads mix features of different tokens: x.view(B, H, T, Dh) is the wrong split; reshape to (B, T, H, Dh) first, then .transpose(1, 2).",
     "transposed_output": "your result looks transposed: rows must be queries and columns keys, e.g. scores = q @ k.transpose(-2, -1).",
-    "wrong_temperature": "your temperature is not used as a divisor (it is multiplied or ignored); divide the scaled scores by it: softmax(q kᵀ / √d / temperature).",
+    "wrong_temperature": "your temperature is not used as a divisor (it is multiplied or ignored); divide the scaled scores by it: softmax(q kᵀ / √d_k / temperature).",
     "swapped_query_source": "your queries come from the source; in cross attention q = target @ w_q, while k and v come from the source.",
     "padded_queries_not_keys": "you masked query positions instead of key positions; the padding belongs to the source keys, so block the columns j ≥ src_valid_len for every query.",
     "off_by_one": "your mask is off by one position; compare with < rather than <=, and check whether the diagonal is included.",
@@ -140,7 +140,7 @@ def _short(error: Exception) -> str:
 
 
 def _message(ex: Exercise, mistake: str) -> str:
-    return ex.messages[mistake] if mistake in ex.messages else MESSAGES[mistake]  # new ids live in messages
+    return ex.messages[mistake] if mistake in ex.messages else MESSAGES[mistake]  # new ids live only in messages
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _temperature_cases() -> list[Case]:
 diagnose_scaled_attention, check_scaled_attention = make_checkers(
     Exercise(
         name="scaled_attention",
-        signature="``fn(q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv)) -> (out (B, Tq, Dv), weights (B, Tq, Tk))``.",
+        signature="``fn(q (B, Tq, Dk), k (B, Tk, Dk), v (B, Tk, Dv)) -> (out (B, Tq, Dv), weights (B, Tq, Tk))``.",
         example=(
             ">>> from mha_lib.attention import scaled_dot_product_attention\n"
             ">>> diagnose_scaled_attention(lambda q, k, v: scaled_dot_product_attention(q, k, v, scale=1.0)).mistake\n"
@@ -86,15 +86,15 @@ diagnose_scaled_attention, check_scaled_attention = make_checkers(
         cases=lambda: qkv_cases(10),
         args=("q", "k", "v"),
         outputs=("out", "weights"),
-        done="Your attention equals softmax(q kᵀ / √d) v, with the weights",
-        hint="three steps: scores from q and the keys (transpose the last two axes of k; k.T does not work on batches) scaled by 1/√d; a softmax over the keys; the weights times v. Return (out, weights).",
+        done="Your attention equals softmax(q kᵀ / √d_k) v, with the weights",
+        hint="three steps: scores from q and the keys (transpose the last two axes of k; k.T does not work on batches) scaled by 1/√d_k; a softmax over the keys; the weights times v. Return (out, weights).",
         messages={"wrong_shape": ATTENTION_SHAPES},
     )
 )
 diagnose_temperature_attention, check_temperature_attention = make_checkers(
     Exercise(
         name="temperature_attention",
-        signature="``fn(q, k, v, temperature: float) -> (out, weights)`` with softmax(q kᵀ / √D / temperature).",
+        signature="``fn(q, k, v, temperature: float) -> (out, weights)`` with softmax(q kᵀ / √d_k / temperature).",
         example=(
             ">>> from mha_lib.attention import scaled_dot_product_attention\n"
             ">>> diagnose_temperature_attention(lambda q, k, v, t: scaled_dot_product_attention(q, k, v, temperature=t)).mistake is None\n"

@@ -29,6 +29,7 @@ class HeadsFigure(LiveFigure):
         self.entropy_texts = []
         for h, (ax, im) in enumerate(zip(self.axes, self.images)):
             self._animate(im)
+            self._weights_panel(im)
             self.entropy_texts.append(self._dynamic_suffix(ax, f"head {h}  entropy", " 0.00"))
 
     def _update(

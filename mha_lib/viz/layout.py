@@ -119,7 +119,8 @@ def _heatmap(
 ) -> AxesImage:
     """An image of ``data`` (weights colour map unless ``cmap``) with token labels on the axes given labels,
     no ticks and no frame; ``bitmaps`` as for ``_token_labels``."""
-    im = CellImage(ax, cmap=cmap or style._weights_cmap(), norm=Normalize(vmin, vmax), interpolation="nearest")
+    norm, border = Normalize(vmin, vmax), style.CELL_BORDER_PX
+    im = CellImage(ax, cmap=cmap or style._weights_cmap(), norm=norm, interpolation="nearest", border=border)
     im.set_data(data)
     im.set_clip_path(ax.patch)
     ax.add_image(im)

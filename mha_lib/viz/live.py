@@ -17,6 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
 from matplotlib.transforms import ScaledTranslation
 
 from mha_lib.viz import style
@@ -47,6 +48,8 @@ class LiveFigure:
         self.fig = Figure(dpi=style.DPI)
         FigureCanvasAgg(self.fig)
         self._dynamic: list[Artist] = []
+        self._answers: list[Artist] = []  # what reveals the weights: hidden while a learner predicts
+        self._marks: list[tuple[Rectangle, Rectangle]] = []  # (query row, guessed cell) per weights panel
         self._background = None
         self._build()
 
@@ -59,6 +62,21 @@ class LiveFigure:
     def render(self, **data: object) -> bytes:
         """Apply ``data`` to the changing artists and return the figure as PNG bytes."""
         self._update(**data)
+        return self._draw()
+
+    def show_prediction(self, query: int | None = None, guess: int | None = None, *, hidden: bool = False) -> None:
+        """Predict mode, for the next renders: query row ``query`` outlined (None: predict mode off), the weights
+        hidden while the learner guesses (``hidden``) or shown with the guessed key ``guess`` marked."""
+        for artist in self._answers:
+            artist.set_visible(not hidden)
+        for row, cell in self._marks:
+            row.set_visible(query is not None)
+            cell.set_visible(query is not None and guess is not None)
+            if query is not None:
+                row.set_y(query - 0.5)
+                cell.set_xy(((guess or 0) - 0.5, query - 0.5))
+
+    def _draw(self) -> bytes:
         canvas = self.fig.canvas
         if self._background is None:
             canvas.draw()  # static parts only: animated artists are skipped
@@ -68,6 +86,23 @@ class LiveFigure:
         for artist in self._dynamic:
             self.fig.draw_artist(artist)
         return encode_png(self.fig)
+
+    def _hide_when_predicting(self, *artists: Artist) -> None:
+        """Artists that give the answer away (weights, weight bars): hidden while a learner predicts. They must
+        be animated too, since the cached background holds none of them."""
+        self._answers.extend(artists)
+
+    def _weights_panel(self, image: AxesImage) -> None:
+        """A (Tq, Tk) weights heatmap: hidden while predicting, with a query-row outline and a guess marker."""
+        self._hide_when_predicting(image)
+        cols = image.get_array().shape[1]
+        row = Rectangle((-0.5, -0.5), cols, 1, fill=False, edgecolor=style.HIGHLIGHT_COLOR, linewidth=2)
+        cell = Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor=style.GUESS_COLOR, linewidth=3)
+        for mark in (row, cell):
+            image.axes.add_patch(mark)
+            mark.set_visible(False)
+        self._marks.append((row, cell))
+        self._animate(row, cell)
 
     def _animate(self, *artists: Artist) -> None:
         """Mark artists as changing: left out of the cached background, redrawn on every render in this order."""

@@ -44,6 +44,7 @@ class MaskingFigure(LiveFigure):
             self._title(ax, title)
         _colorbar_beside(self.fig, self.weights_image, ax_weights)
         self._animate(self.mask_image, self.weights_image)
+        self._weights_panel(self.weights_image)
 
     def _update(
         self, mask: Annotated[np.ndarray, "q_len k_len"], weights: Annotated[np.ndarray, "q_len k_len"]

@@ -68,6 +68,8 @@ class QKVFigure(LiveFigure):
         self.sum_ticks = self._symmetric_colorbar(self.sum_image, ax_sum)
         self._animate(self.scores_image, self.weights_image, self.sum_image, separator, *self.highlights)
         self._animate(*self.row_bars, ax_row.spines.bottom)  # the spine stays on top of the bars
+        self._weights_panel(self.weights_image)
+        self._hide_when_predicting(*self.row_bars, self.sum_image)
         self.row_title, self.sum_title = self._title(ax_row, animated=True), self._title(ax_sum, animated=True)
 
     def _update(

@@ -44,6 +44,10 @@ class CellImage(AxesImage):
     (10, 10, 4)
     """
 
+    def __init__(self, ax, *, border: int = 0, **kwargs) -> None:
+        super().__init__(ax, **kwargs)
+        self.border = border  # pixels of white drawn between cells (projector mode); 0: none
+
     def make_image(self, renderer, magnification=1.0, unsampled=False):
         if unsampled or magnification != 1.0:
             return super().make_image(renderer, magnification, unsampled)
@@ -63,7 +67,13 @@ class CellImage(AxesImage):
         col = _cell_of(np.arange(x0, x1) + 0.5, left, right, cols)  # the cell under each pixel centre
         row = _cell_of(np.arange(y0, y1) + 0.5, first, last, rows)  # bottom pixel row first, as Agg takes it
         cells = self.to_rgba(data, bytes=True)  # (rows, cols, 4) uint8; masked cells get the "bad" colour
-        return cells.take(row, axis=0).take(col, axis=1), x0, y0, None
+        pixels = cells.take(row, axis=0).take(col, axis=1)  # (height, width, 4)
+        if self.border:
+            for axis, index in ((1, col), (0, row)):
+                starts = np.flatnonzero(np.diff(index)) + 1  # first pixel of every cell but the first
+                lines = (starts[:, None] + np.arange(-(self.border // 2), self.border - self.border // 2)).ravel()
+                pixels[(slice(None),) * axis + (lines.clip(0, pixels.shape[axis] - 1),)] = 255  # white lines
+        return pixels, x0, y0, None
 
 
 def _cell_of(centres: np.ndarray, start: float, end: float, count: int) -> np.ndarray:

@@ -55,6 +55,8 @@ class ScalingFigure(LiveFigure):
         self._animate(self.scores_image, self.weights_image)
         self._animate(*self.max_bars, *self.entropy_bars, uniform_line)  # the line stays on top of the bars
         self._animate(ax_max.spines.left, ax_entropy.spines.left)  # and so do the axes the bars start from
+        self._weights_panel(self.weights_image)
+        self._hide_when_predicting(*self.max_bars)
 
     def _update(
         self,

@@ -16,13 +16,16 @@ from mha_lib.scenarios._common import MAX_TOKENS_EN, MAX_TOKENS_ZH, PROJECTION_S
 from mha_lib.scenarios.cross_attention import CROSS_D_MODEL, cross_compute
 from mha_lib.scenarios.head_splitting import HEAD_MASKS, HEAD_SHARPNESS, MAX_HEADS, heads_compute
 from mha_lib.scenarios.masking import MASK_D, masking_compute
+from mha_lib.scenarios.positional_encoding import positions_compute
 from mha_lib.scenarios.qkv_projections import QKV_D_MODEL, qkv_compute
 from mha_lib.scenarios.scaling import D_K_CHOICES, scaling_compute
 from mha_lib.widgets.base import FIGURE_CACHE_SIZE, Explorer
+from mha_lib.widgets.classroom import classroom
 from mha_lib.widgets.cross_attention import CrossExplorer, explore_cross
 from mha_lib.widgets.efficient_attention import KVCacheExplorer, TilingExplorer, explore_kv_cache, explore_tiling
 from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, explore_heads
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
+from mha_lib.widgets.positional_encoding import PositionsExplorer, explore_positions
 from mha_lib.widgets.qkv_projections import QKVExplorer, explore_qkv
 from mha_lib.widgets.scaling import ScalingExplorer, explore_scaling
 
@@ -45,20 +48,24 @@ __all__ = [
     "HeadsExplorer",
     "KVCacheExplorer",
     "MaskingExplorer",
+    "PositionsExplorer",
     "QKVExplorer",
     "ScalingExplorer",
     "TilingExplorer",
+    "classroom",
     "cross_compute",
     "explore_cross",
     "explore_heads",
     "explore_kv_cache",
     "explore_masking",
+    "explore_positions",
     "explore_qkv",
     "explore_scaling",
     "explore_tiling",
     "heads_compute",
     "make_mask",
     "masking_compute",
+    "positions_compute",
     "qkv_compute",
     "row_entropy",
     "scaling_compute",

@@ -11,6 +11,7 @@ makes controls readable from the back of a room, and the figure cache.
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,13 +21,24 @@ from torch import Tensor
 
 from mha_lib._validate import require_int
 from mha_lib.scenarios._common import SEED_RANGE
-from mha_lib.viz import LiveFigure
+from mha_lib.viz import LiveFigure, style
+from mha_lib.widgets.classroom import _LIVE, Tools, export
 
-# Readable from the back of a lecture room: larger labels, readouts and buttons inside an explorer.
+# Readable from the back of a lecture room: larger labels, readouts and buttons inside an explorer; larger
+# still in projector mode (``classroom(True)``).
+_TEXT = (
+    ".widget-label, .widget-readout, .widget-dropdown select, .widget-toggle-button, .widget-checkbox label,"
+    " .widget-button, .widget-html-content"
+)
 CSS = (
-    "<style>.mha-explorer .widget-label, .mha-explorer .widget-readout, .mha-explorer .widget-dropdown select,"
-    " .mha-explorer .widget-toggle-button, .mha-explorer .widget-checkbox label"
-    " {font-size: 1.2rem;} .mha-explorer .mha-shapes {font-family: monospace; font-size: 1.1rem;}</style>"
+    "<style>"
+    + ", ".join(f".mha-explorer {t.strip()}" for t in _TEXT.split(","))
+    + " {font-size: 1.2rem;} .mha-explorer .mha-shapes {font-family: monospace; font-size: 1.1rem;} "
+    + ", ".join(f".mha-explorer.mha-projector {t.strip()}" for t in _TEXT.split(","))
+    + " {font-size: 1.8rem; line-height: 1.3;} .mha-explorer.mha-projector .widget-toggle-button,"
+    " .mha-explorer.mha-projector .widget-button {height: auto; min-height: 2.6rem; padding: 0.2rem 0.8rem;}"
+    " .mha-explorer.mha-projector .widget-slider .noUi-handle {transform: scale(1.5);}"
+    "</style>"
 )
 STYLE = {"description_width": "initial"}
 # Figures kept per explorer, one per layout (sequence length, head count): dragging a size slider back to a
@@ -77,21 +89,28 @@ class Explorer(widgets.VBox):
     slider's max that follows the sequence length) and extra widgets in ``_after_update``.
     """
 
+    name = "explorer"  # the stem of exported file names
+
     def __init__(self, controls: dict[str, widgets.Widget], *, extra: tuple = ()) -> None:
         self.controls = controls
         self.state: Any = None
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.tools = Tools(self)
         self._figures: OrderedDict[tuple, LiveFigure] = OrderedDict()  # by layout key, most recent last
         self._syncing = False
         for control in controls.values():
             if isinstance(control, widgets.ValueWidget):
                 control.observe(self._on_change, names="value")
+        self._defaults = self.values()
         boxes = widgets.HBox(
             [c for c in controls.values() if isinstance(c, widgets.ValueWidget)],
             layout=widgets.Layout(flex_flow="row wrap"),
         )
-        super().__init__([widgets.HTML(CSS), boxes, *extra, self.image])
+        super().__init__([widgets.HTML(CSS), boxes, *extra, self.tools.box, self.image])
         self.add_class("mha-explorer")
+        if style.PROJECTOR:
+            self.add_class("mha-projector")
+        _LIVE.add(self)
         self.update()
 
     @property
@@ -131,9 +150,50 @@ class Explorer(widgets.VBox):
         self._figures[layout] = figure
         while len(self._figures) > max(1, FIGURE_CACHE_SIZE):
             self._figures.popitem(last=False)  # forget the least recently shown layout
+        self.tools.predictor.show(figure)
         self.image.value = figure.render(**self._figure_data())
         with self._sync():
             self._after_update()
+            self.tools.predictor.after_update()
+
+    def reset(self) -> None:
+        """Every control back to the value it had when the explorer was made (the default view)."""
+        for name, value in self._defaults.items():
+            self.controls[name].value = value  # in order: sizes come before the controls that follow them
+        self.update()
+
+    def export(self, folder: str | Path) -> list[Path]:
+        """The current view as PNG and the weights, mask and scores shown as CSV, in ``folder``; the paths."""
+        return export(self, folder)
+
+    def restyle(self) -> None:
+        """Redraw in the current style (after ``classroom(on)``): figures are built anew, controls restyled."""
+        (self.add_class if style.PROJECTOR else self.remove_class)("mha-projector")
+        self._figures.clear()
+        self.update()
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        """Names of the query rows and of the key columns of the weights shown (token names where the
+        explorer knows them; positions otherwise)."""
+        t_q, t_k = self._predict_weights().shape
+        return [str(i) for i in range(t_q)], [str(j) for j in range(t_k)]
+
+    def _export_values(self) -> dict[str, Any]:
+        """The control values that name an export (all value controls unless a subclass drops some)."""
+        return self.values()
+
+    def _predict_weights(self) -> Tensor:
+        """The (Tq, Tk) weights a learner predicts in predict mode: the only head, or head 0."""
+        weights = self.state.weights
+        return weights if weights.dim() == 2 else weights[0]  # (Tq, Tk)
+
+    def _predict_head_name(self) -> str:
+        """How the question names the head predicted ("" for single-head explorers)."""
+        return "" if self.state.weights.dim() == 2 else " in head 0"
+
+    def _predict_query(self, round: int) -> int:
+        """The query row asked about in round ``round`` of predict mode: each row in turn."""
+        return round % self._predict_weights().shape[0]
 
     def _after_update(self) -> None:
         """Reflect the new state in extra widgets (shape text, toggle grid)."""

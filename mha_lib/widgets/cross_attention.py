@@ -22,6 +22,7 @@ from mha_lib.widgets.head_splitting import HeadGridExplorer
 class CrossExplorer(HeadGridExplorer):
     """Target length, source length, heads and source padding of cross-attention."""
 
+    name = "cross"
     state: CrossScenario
 
     def __init__(self, q_len: int, src_len: int, num_heads: int, src_valid_len: int | None, seed: int) -> None:

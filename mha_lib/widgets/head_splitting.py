@@ -45,6 +45,7 @@ class HeadGridExplorer(Explorer):
 class HeadsExplorer(HeadGridExplorer):
     """Head count, sequence length, mask and the wrong split, all heads on one colour scale."""
 
+    name = "heads"
     state: SelfHeadsScenario
 
     def __init__(self, num_heads: int, d_model: int, seq_len: int, mask: str, seed: int, wrong_split: bool) -> None:

@@ -15,8 +15,13 @@ from mha_lib.data import tokens
 from mha_lib.masks import MASK_KINDS
 from mha_lib.scenarios._common import MAX_TOKENS_ZH
 from mha_lib.scenarios.masking import SEQ_LEN_RANGE, MaskingScenario, masking_compute
-from mha_lib.viz import LiveFigure, MaskingFigure
+from mha_lib.viz import LiveFigure, MaskingFigure, style
 from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider
+
+
+def _cell_size() -> str:
+    """The side of a toggle button of the mask grid: larger in projector mode."""
+    return "3.4rem" if style.PROJECTOR else "2.4rem"
 
 
 class MaskingExplorer(Explorer):
@@ -27,6 +32,7 @@ class MaskingExplorer(Explorer):
     the longest sequence and reused: a sequence-length change only re-arranges the grid.
     """
 
+    name = "masking"
     state: MaskingScenario
 
     def __init__(self, kind: str, seq_len: int, valid_len: int, seed: int) -> None:
@@ -34,10 +40,13 @@ class MaskingExplorer(Explorer):
         masking_compute("padding", seq_len, valid_len, seed)  # checks the other arguments, naming them
         self._custom: Tensor | None = None
         words = tokens(MAX_TOKENS_ZH, "zh")
-        size = widgets.Layout(width="2.4rem", height="2.4rem")
         self._buttons = [
             [
-                widgets.ToggleButton(value=True, tooltip=f"query {i} ({words[i]}) → key {j} ({words[j]})", layout=size)
+                widgets.ToggleButton(
+                    value=True,
+                    tooltip=f"query {i} ({words[i]}) → key {j} ({words[j]})",
+                    layout=widgets.Layout(width=_cell_size(), height=_cell_size()),
+                )
                 for j in range(MAX_TOKENS_ZH)
             ]
             for i in range(MAX_TOKENS_ZH)
@@ -45,7 +54,7 @@ class MaskingExplorer(Explorer):
         for i, row in enumerate(self._buttons):
             for j, button in enumerate(row):
                 button.observe(lambda change, i=i, j=j: self._on_cell(i, j, change["new"]), names="value")
-        self._key_names = [widgets.Label(w, layout=size) for w in words]  # header row
+        self._key_names = [widgets.Label(w, layout=widgets.Layout(width=_cell_size())) for w in words]  # header
         self._query_names = [widgets.Label(w) for w in words]  # left column
         controls = {
             "kind": widgets.ToggleButtons(options=MASK_KINDS, value=kind, description="mask", style=STYLE),
@@ -68,7 +77,7 @@ class MaskingExplorer(Explorer):
         """Show a (T+1) × (T+1) grid: key names on top, query names on the left, one ToggleButton per cell."""
         cells = [item for i in range(seq_len) for item in (self._query_names[i], *self._buttons[i][:seq_len])]
         grid.children = [widgets.Label(""), *self._key_names[:seq_len], *cells]
-        grid.layout = widgets.Layout(grid_template_columns=f"repeat({seq_len + 1}, 2.4rem)", grid_gap="2px")
+        grid.layout = widgets.Layout(grid_template_columns=f"repeat({seq_len + 1}, {_cell_size()})", grid_gap="2px")
 
     def _on_cell(self, i: int, j: int, allowed: bool) -> None:
         if self._syncing:
@@ -92,6 +101,24 @@ class MaskingExplorer(Explorer):
                 resized[:keep, :keep] = self._custom[:keep, :keep]
                 self._custom = resized
             self._arrange_cells(self.controls["cells"], seq_len.value)
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        words = tokens(self.state.mask.shape[0], "zh")
+        return words, words
+
+    def _export_values(self) -> dict[str, Any]:
+        values = self.values()
+        if values["kind"] != "padding":
+            del values["valid_len"]  # unused by the other kinds
+        return values
+
+    def restyle(self) -> None:
+        for button in (b for row in self._buttons for b in row):
+            button.layout.width = button.layout.height = _cell_size()
+        for label in self._key_names:
+            label.layout.width = label.layout.height = _cell_size()
+        self._arrange_cells(self.controls["cells"], self.controls["seq_len"].value)
+        super().restyle()
 
     def _compute(self) -> MaskingScenario:
         params = self.values()

@@ -17,6 +17,7 @@ from mha_lib.widgets.base import Explorer, seed_slider, shape, slider
 class QKVExplorer(Explorer):
     """Sequence length, d_k, seed and the selected query row of single-head self-attention."""
 
+    name = "qkv"
     state: QKVScenario
 
     def __init__(self, seq_len: int, d_k: int, seed: int, query: int) -> None:
@@ -34,6 +35,13 @@ class QKVExplorer(Explorer):
     def _sync_controls(self, change: dict) -> None:
         if change["owner"] is self.controls["seq_len"]:
             self.controls["query"].max = change["new"] - 1  # clamps the value too
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        words = tokens(self.state.weights.shape[0], "zh")
+        return words, words
+
+    def _predict_query(self, round: int) -> int:
+        return self.state.query  # the row the query slider selects
 
     def _compute(self) -> QKVScenario:
         return qkv_compute(**self.values())

@@ -18,6 +18,7 @@ from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider, wide
 class ScalingExplorer(Explorer):
     """d_k, scaling on/off, temperature: how the spread of the scores decides how peaked softmax gets."""
 
+    name = "scaling"
     state: ScalingScenario
 
     def __init__(self, d_k: int, scaled: bool, temperature: float, seed: int, seq_len: int) -> None:
@@ -50,6 +51,10 @@ class ScalingExplorer(Explorer):
         self.summary = widgets.HTML()
         self.summary.add_class("mha-shapes")
         super().__init__(controls, extra=(self.summary,))
+
+    def _labels(self) -> tuple[list[str], list[str]]:
+        words = tokens(self.state.weights.shape[0], "zh")
+        return words, words
 
     def _compute(self) -> ScalingScenario:
         return scaling_compute(**self.values())
