@@ -140,6 +140,7 @@ class KVCacheFigure(LiveFigure):
         self.keys_title = self._title(ax_keys, animated=True)
         self._title(ax_weights, "newest token's weights per query head")
         self._animate(self.keys_image, self.weights_image)
+        self._weights_panel(self.weights_image)  # predict mode: hidden until the learner guesses
 
     def _update(
         self,
