@@ -143,6 +143,13 @@ def cases() -> list[Case]:
             ("task",),
             [_set("checkpoint", (5, 30, 12, 45, 20)), _set("head", (1, 2, 3, 0)), _set("layer", (0, 1))],
         ),
+        Case(
+            "tiling",
+            widgets.explore_tiling,
+            ("seq_len", "block_q"),
+            [_set("step", (2, 3, 4, 5, 6, 1)), _seeds(), _set("causal", (True, False))],
+        ),
+        Case("kv_cache", widgets.explore_kv_cache, ("num_tokens",), [_set("num_kv_heads", (1, 4, 8, 2)), _seeds()]),
     ]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import classroom, explorers, notebooks, real_model_heads, training, versus_torch
+from benchmarks import classroom, efficient, explorers, notebooks, real_model_heads, training, versus_torch
 from benchmarks.code_hash import ROOT, code_hash
 
 LENGTHS = (64, 512, 2048)
@@ -160,6 +160,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
             _verdict(fused_k <= TARGETS["fused_memory_exponent"]),
         )
     )
+    rows.extend(efficient.table_rows(results["efficient"]))
     for e in results["explorers"]:
         speedup = e["naive_median_ms"] / e["median_ms"]
         ours = f"median {e['median_ms']:.0f} ms, p90 {e['p90_ms']:.0f} ms"
@@ -335,6 +336,9 @@ def markdown(rows: list[tuple], info: dict) -> str:
         "- Explorers: one control assignment (compute + redraw into the `ipywidgets.Image`), median and p90 over "
         "30 changes, next to a naive twin (`benchmarks.explorers.rebuilding`: new figure and savefig per update) changed alternately. Layout "
         "changes cycle through more sizes than an explorer keeps cached figures, so each draws a new layout.",
+        "- Efficient attention (`benchmarks/efficient.py`): peak memory as above for one attention call, "
+        "(1, 4, L, 64) float32, naive = mha_lib's weights path; tiled vs fused time interleaved; decoding = "
+        "teacher-forced outputs of one MultiHeadAttention layer, KVCache vs the whole prefix each step.",
         "- Notebooks: nbclient, a fresh kernel per notebook, kernel start to shutdown.",
         "- Browser: from `tests/test_browser.py` on the current code, or not reported.",
         "- Classroom: `benchmarks/classroom.py` on the current code (`benchmarks/classroom.json`, else a new run): "
@@ -375,6 +379,8 @@ def main() -> None:
     results: dict = versus_torch.speed(LENGTHS, BUDGET_S)
     _step("peak memory")
     results["memory"] = versus_torch.peak_memory(MEMORY_LENGTHS)
+    _step("efficient attention (notebook 09)")
+    results["efficient"] = efficient.measure()
     _step("explorer latency")
     results["explorers"] = explorers.latency()
     _step("real-model explorer latency (notebook 08)")

@@ -414,6 +414,8 @@ KINDS = {
     "masking": "^valid length$",
     "heads": r"^heads \(divisors",
     "cross": "^target length",
+    "tiling": "^query block$",
+    "kv_cache": r"^KV heads \(of",
     "positions": "^offset k",
     "pretrained": r"^sentence \(press Enter\)$",
     "training": "^training checkpoint$",
@@ -433,6 +435,8 @@ PLANS = {
         (_click_checkbox, "wrong split"),
     ],
     "cross": [(_move_slider, "^target length"), (_pick_dropdown, "^heads$"), (_move_slider, "^source valid length$")],
+    "tiling": [(_move_slider, "^tiles read$"), (_move_slider, "^key block$"), (_click_checkbox, "causal")],
+    "kv_cache": [(_move_slider, "^tokens decoded$"), (_move_slider, r"^KV heads"), (_move_slider, "^seed$")],
     "positions": [
         (_pick_toggle, "^encoding$", "rotary"),
         (_move_slider, "^offset k"),

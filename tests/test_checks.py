@@ -47,6 +47,9 @@ NAMED = {
     "all_positions": "every query",
     "zeroed_rows": "zeroed rows",
     "zeroed_from_head_on": "every column from head h on",
+    "forgot_rescale": "not rescaled",
+    "block_max": "block's own max",
+    "top_left": "lower-right",
 }
 
 
@@ -180,6 +183,20 @@ def ablate_in_place(w, head, num_heads):
 
 
 C = checks
+
+
+def softmax_step(run_max, run_sum, chunk, *, rescale=True, block_max=False):
+    """One block of the online softmax, written the way a student would, with two knobs to get wrong."""
+    new_max = torch.maximum(run_max, chunk.max(-1).values)  # (R,)
+    shift = chunk.max(-1, keepdim=True).values if block_max else new_max[:, None]  # (R, 1)
+    old = run_sum * torch.exp(run_max - new_max) if rescale else run_sum  # (R,)
+    return new_max, old + torch.exp(chunk - shift).sum(-1)  # (R,), (R,)
+
+
+def cache_mask(n_new, t_total, *, lower_right=True):
+    return torch.ones(n_new, t_total, dtype=torch.bool).tril(t_total - n_new if lower_right else 0)  # (n, t)
+
+
 CORRECT = [
     (C.diagnose_qkv_projection, lambda x, w_q, w_k, w_v: (x @ w_q, x @ w_k, x @ w_v)),
     (C.diagnose_scores, lambda q, k: q @ k.T / math.sqrt(k.shape[-1])),
@@ -198,6 +215,8 @@ CORRECT = [
     (C.diagnose_value_weighted, value_shares),
     (C.diagnose_induction_score, lookup_score),
     (C.diagnose_ablate_head, ablate),
+    (C.diagnose_online_softmax_step, softmax_step),
+    (C.diagnose_kv_cache_mask, cache_mask),
 ]
 
 WRONG = [
@@ -299,6 +318,12 @@ WRONG = [
     (C.diagnose_ablate_head, lambda *a: ablate(*a, rows=True), "zeroed_rows"),
     (C.diagnose_ablate_head, lambda *a: ablate(*a, from_head=True), "zeroed_from_head_on"),
     (C.diagnose_ablate_head, ablate_in_place, "modified_input"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a, rescale=False), "forgot_rescale"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a, block_max=True), "block_max"),
+    (C.diagnose_online_softmax_step, lambda *a: softmax_step(*a)[1], "wrong_shape"),
+    (C.diagnose_kv_cache_mask, lambda n, t: cache_mask(n, t, lower_right=False), "top_left"),
+    (C.diagnose_kv_cache_mask, lambda n, t: ~cache_mask(n, t), "mask_inverted"),
+    (C.diagnose_kv_cache_mask, lambda n, t: cache_mask(n, t).float(), "wrong_dtype"),
 ]
 
 

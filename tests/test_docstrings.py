@@ -12,7 +12,8 @@ from torch import nn
 import mha_lib
 
 MODULES = sorted(
-    [m.name for m in pkgutil.walk_packages(mha_lib.__path__, "mha_lib.")] + ["mha_lib", "benchmarks.code_hash"]
+    [m.name for m in pkgutil.walk_packages(mha_lib.__path__, "mha_lib.")]
+    + ["mha_lib", "benchmarks.code_hash", "benchmarks.efficient"]
 )
 
 

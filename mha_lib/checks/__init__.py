@@ -14,7 +14,7 @@ float64 inputs; its result is compared with mha_lib, then with known-wrong versi
 this order: shape, dtype, inputs modified in place, NaN, values. Checkers never raise.
 
 One module per notebook (``qkv_projections``, ``scaling``, ``masking``, ``head_splitting``,
-``cross_attention``, ``trained_heads``, ``real_model_heads``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
+``cross_attention``, ``trained_heads``, ``real_model_heads``, ``efficient_attention``) declares each of its exercises once as a :class:`~mha_lib.checks.runner.Exercise`;
 :func:`~mha_lib.checks.runner.make_checkers` turns a declaration into its ``diagnose_x``/``check_x`` pair.
 
 >>> check_scores(lambda q, k: q @ k.T)
@@ -28,6 +28,12 @@ from mha_lib.checks.cross_attention import (
     check_source_padding_mask,
     diagnose_cross_attention,
     diagnose_source_padding_mask,
+)
+from mha_lib.checks.efficient_attention import (
+    check_kv_cache_mask,
+    check_online_softmax_step,
+    diagnose_kv_cache_mask,
+    diagnose_online_softmax_step,
 )
 from mha_lib.checks.head_splitting import (
     check_merge_heads,
@@ -86,9 +92,11 @@ __all__ = [
     "check_causal_mask",
     "check_cross_attention",
     "check_induction_score",
+    "check_kv_cache_mask",
     "check_masked_attention",
     "check_merge_heads",
     "check_multi_head_attention",
+    "check_online_softmax_step",
     "check_padding_mask",
     "check_previous_token_score",
     "check_qkv_projection",
@@ -106,9 +114,11 @@ __all__ = [
     "diagnose_causal_mask",
     "diagnose_cross_attention",
     "diagnose_induction_score",
+    "diagnose_kv_cache_mask",
     "diagnose_masked_attention",
     "diagnose_merge_heads",
     "diagnose_multi_head_attention",
+    "diagnose_online_softmax_step",
     "diagnose_padding_mask",
     "diagnose_previous_token_score",
     "diagnose_qkv_projection",

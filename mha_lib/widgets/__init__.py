@@ -22,6 +22,7 @@ from mha_lib.scenarios.scaling import D_K_CHOICES, scaling_compute
 from mha_lib.widgets.base import FIGURE_CACHE_SIZE, Explorer
 from mha_lib.widgets.classroom import classroom
 from mha_lib.widgets.cross_attention import CrossExplorer, explore_cross
+from mha_lib.widgets.efficient_attention import KVCacheExplorer, TilingExplorer, explore_kv_cache, explore_tiling
 from mha_lib.widgets.head_splitting import HeadGridExplorer, HeadsExplorer, explore_heads
 from mha_lib.widgets.masking import MaskingExplorer, explore_masking
 from mha_lib.widgets.positional_encoding import PositionsExplorer, explore_positions
@@ -47,21 +48,25 @@ __all__ = [
     "Explorer",
     "HeadGridExplorer",
     "HeadsExplorer",
+    "KVCacheExplorer",
     "MaskingExplorer",
     "PositionsExplorer",
     "PretrainedExplorer",
     "QKVExplorer",
     "ScalingExplorer",
+    "TilingExplorer",
     "TrainingExplorer",
     "classroom",
     "cross_compute",
     "explore_cross",
     "explore_heads",
+    "explore_kv_cache",
     "explore_masking",
     "explore_positions",
     "explore_pretrained",
     "explore_qkv",
     "explore_scaling",
+    "explore_tiling",
     "explore_training",
     "heads_compute",
     "make_mask",
