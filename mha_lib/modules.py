@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
 from mha_lib.attention import _attend
 from mha_lib.heads import merge_heads, split_heads
+from mha_lib.masks import require_count
 
 
 class MultiHeadAttention(nn.Module):
@@ -19,6 +20,11 @@ class MultiHeadAttention(nn.Module):
     with per-head weights (B, H, Tq, Tk), never averaged. Self-attention projects Q, K, V with one packed
     matmul; ``need_weights=False`` runs PyTorch's fused kernel and returns ``(out, None)``.
 
+    A query with no allowed key gets a zero attention output (so ``out`` = ``out_proj.bias``) on both paths, in
+    training and eval alike. ``nn.MultiheadAttention`` differs (torch 2.13, tests/test_torch_behaviour.py): NaN with
+    ``need_weights=True``; with ``need_weights=False``, zeros in training mode or with grad enabled, NaN on its
+    ``eval()`` + ``no_grad`` fast path. float16/bfloat16 attention is computed in float32, so large scores stay finite.
+
     >>> mha = MultiHeadAttention(d_model=8, num_heads=2)
     >>> out, w = mha(torch.randn(1, 5, 8))
     >>> out.shape, w.shape
@@ -27,7 +33,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, *, bias: bool = True) -> None:
         super().__init__()
-        if num_heads < 1 or d_model % num_heads:
+        d_model = require_count("d_model", d_model, "MultiHeadAttention(d_model=8, num_heads=2)")
+        num_heads = require_count("num_heads", num_heads, "MultiHeadAttention(d_model=8, num_heads=2)")
+        if d_model % num_heads:
             raise ValueError(
                 f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs d_model/num_heads "
                 f"features; pick num_heads from {[h for h in range(1, d_model + 1) if d_model % h == 0]}"
@@ -120,6 +128,12 @@ class MultiHeadAttention(nn.Module):
             require_tensor(name, x)
             if x.dim() != 3 or x.shape[-1] != self.d_model:
                 raise ValueError(f"{name} must be (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
+        dtype = self.out_proj.weight.dtype
+        if not query.dtype == key.dtype == value.dtype == dtype:
+            raise TypeError(
+                f"query, key, value are {query.dtype}, {key.dtype}, {value.dtype} but the module's weights are {dtype}; "
+                f"convert the inputs (x.to({dtype})) or the module (mha.to({query.dtype}))"
+            )
         if key.shape[:2] != value.shape[:2] or query.shape[0] != key.shape[0]:
             raise ValueError(
                 f"query (B, Tq, D), key and value (B, Tk, D) must agree: query {tuple(query.shape)}, "
