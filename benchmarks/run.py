@@ -246,7 +246,7 @@ def markdown(rows: list[tuple], info: dict) -> str:
         "- Peak memory: growth of the process's peak resident memory during one forward (`VmHWM` after a reset "
         "through `/proc/self/clear_refs`), so every page PyTorch touched counts.",
         "- Explorers: one control assignment (compute + redraw into the `ipywidgets.Image`), median and p90 over "
-        "30 changes, next to a twin explorer with `rebuild_each_update=True` (naive) changed alternately. Layout "
+        "30 changes, next to a naive twin (`benchmarks.explorers.rebuilding`: new figure and savefig per update) changed alternately. Layout "
         "changes cycle through more sizes than an explorer keeps cached figures, so each draws a new layout.",
         "- Notebooks: nbclient, a fresh kernel per notebook, kernel start to shutdown.",
         "- Browser: from `tests/test_browser.py` on the current code, or not reported.",

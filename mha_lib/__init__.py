@@ -1,10 +1,11 @@
 """mha_lib: the attention code every notebook of the course imports.
 
-Pure computation lives in ``attention``, ``masks``, ``heads`` and ``modules``; drawing in ``viz``;
-interaction in ``widgets``; exercise checkers in ``checks``.
+The attention library is flat and torch-only (``attention``, ``masks``, ``heads``, ``modules``); every other
+layer is a package with one module per notebook: ``scenarios`` (what an explorer computes), ``viz``
+(drawing), ``widgets`` (the explorers) and ``checks`` (exercise checkers).
 """
 
-from mha_lib.attention import masked_softmax, scaled_dot_product_attention
+from mha_lib.attention import masked_softmax, row_entropy, scaled_dot_product_attention
 from mha_lib.heads import merge_heads, split_heads
 from mha_lib.masks import (
     causal_mask,
@@ -25,6 +26,7 @@ __all__ = [
     "masked_softmax",
     "merge_heads",
     "padding_mask",
+    "row_entropy",
     "scaled_dot_product_attention",
     "split_heads",
     "to_additive",

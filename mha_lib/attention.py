@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
+from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_number, require_tensor
 
 # Inputs whose scores would overflow (float16: q·k > 65504) or lose the softmax's precision: computed in float32.
 HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -34,6 +34,18 @@ def masked_softmax(
     require_broadcast_mask(mask, tuple(scores.shape), "scores")
     blocked = ~mask  # (..., Tq, Tk), broadcastable
     return _softmax_owned(scores.masked_fill(blocked, float("-inf")), blocked)  # (..., Tq, Tk)
+
+
+def row_entropy(weights: Annotated[Tensor, "... q_len k_len"]) -> Annotated[Tensor, "... q_len"]:
+    """Entropy in nats (natural log) of each row of attention weights; 0 · log 0 counts as 0.
+
+    ln(Tk) means uniform attention, 0 means all weight on one key; an all-zero (fully masked) row gives 0.
+
+    >>> row_entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+    tensor([0.6931, 0.0000])
+    """
+    require_tensor("weights", weights)
+    return torch.special.entr(weights).sum(-1)  # (..., Tq)
 
 
 def _softmax_owned(
@@ -89,9 +101,7 @@ def _effective_scale(d: int, scale: float | None, temperature: float) -> float:
         raise ValueError(
             f"scale must be a positive finite number or None (= 1/sqrt(D) = {1 / math.sqrt(d):.4g}), got {scale!r}"
         )
-    if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a positive finite number (1.0 = plain softmax), got {temperature!r}")
-    return scale / temperature
+    return scale / require_number("temperature", temperature, "1.0 = plain softmax")
 
 
 def scaled_dot_product_attention(

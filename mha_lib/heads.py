@@ -8,7 +8,7 @@ from typing import Annotated
 
 from torch import Tensor
 
-from mha_lib._checks import require_tensor
+from mha_lib._validate import require_heads, require_tensor
 
 
 def split_heads(
@@ -23,8 +23,7 @@ def split_heads(
     if x.dim() != 3:
         raise ValueError(f"split_heads expects (B, T, D), got shape {tuple(x.shape)}")
     batch, seq, d_model = x.shape
-    if not isinstance(num_heads, int) or num_heads < 1 or d_model % num_heads:
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}; pick a divisor of {d_model}")
+    require_heads(num_heads, d_model)
     d_head = d_model // num_heads
     x = x.reshape(batch, seq, num_heads, d_head)  # (B, T, H, Dh), a view when x is contiguous
     return x.transpose(1, 2)  # (B, H, T, Dh)

@@ -5,33 +5,16 @@ PyTorch alone uses three conventions: SDPA's bool mask (True = attend, the one u
 (0 = attend, -inf = ignore). Other code adds ``mask * -1e9`` (1 = blocked). Convert at the border.
 """
 
-import operator
 from typing import Annotated
 
 import torch
 from torch import Tensor
 
-from mha_lib._checks import require_tensor
+from mha_lib._validate import require_choice, require_count, require_int, require_tensor
 
 # An additive value at or below this counts as "blocked" in from_additive (d2l uses -1e6, others -1e9).
 BLOCKED_AT_OR_BELOW = -1e4
-
-
-def require_count(name: str, value: object, example: str) -> int:
-    """``value`` as an int >= 1 (a length, a size, a head count); a TypeError or ValueError naming it otherwise.
-
-    >>> require_count("t_q", 3, "causal_mask(3)")
-    3
-    """
-    try:
-        count = None if isinstance(value, bool) else operator.index(value)  # ints, numpy ints, 0-d int tensors
-    except TypeError:
-        count = None
-    if count is None:
-        raise TypeError(f"{name} must be a whole number >= 1, got {value!r} ({type(value).__name__}); e.g. {example}")
-    if count < 1:
-        raise ValueError(f"{name} must be >= 1, got {count}; e.g. {example}")
-    return count
+MASK_KINDS = ("none", "padding", "causal", "custom")  # what mask_of_kind builds
 
 
 def causal_mask(
@@ -157,3 +140,41 @@ def to_additive(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         )
     zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
     return zeros.masked_fill(~mask, torch.finfo(dtype).min)
+
+
+def padding_mask_2d(valid_len: int, t_q: int, t_k: int) -> Annotated[Tensor, "q_len k_len"]:
+    """One sequence's padding mask over every query: keys at positions >= ``valid_len`` blocked in all rows.
+
+    >>> padding_mask_2d(2, 2, 3).int()
+    tensor([[1, 1, 0],
+            [1, 1, 0]], dtype=torch.int32)
+    """
+    valid_len = require_int("valid_len", valid_len, 0, t_k)
+    return padding_mask(torch.tensor([valid_len]), t_k)[0].expand(t_q, t_k).clone()  # (Tq, Tk), its own memory
+
+
+def mask_of_kind(
+    kind: str, seq_len: int, valid_len: int | None = None, custom: Tensor | None = None
+) -> Annotated[Tensor, "q_len k_len"]:
+    """The (T, T) mask of one kind in ``MASK_KINDS``: none, padding (keys >= valid_len), causal, custom.
+
+    ``valid_len`` counts only for "padding" (None = seq_len); ``custom`` only for "custom" (None = all allowed).
+
+    >>> mask_of_kind("padding", 3, 2).int()
+    tensor([[1, 1, 0],
+            [1, 1, 0],
+            [1, 1, 0]], dtype=torch.int32)
+    """
+    require_choice("mask kind", kind, MASK_KINDS)
+    if kind == "padding":
+        return padding_mask_2d(seq_len if valid_len is None else valid_len, seq_len, seq_len)  # (T, T)
+    if kind == "causal":
+        return causal_mask(seq_len)  # (T, T)
+    if kind == "custom" and custom is not None:
+        if custom.dtype != torch.bool or tuple(custom.shape) != (seq_len, seq_len):
+            raise ValueError(
+                f"custom mask must be a bool (T, T) = ({seq_len}, {seq_len}) tensor, got {custom.dtype} "
+                f"{tuple(custom.shape)}"
+            )
+        return custom.clone()  # (T, T), never the caller's tensor
+    return torch.ones(seq_len, seq_len, dtype=torch.bool)  # (T, T): none, or custom with nothing blocked yet

@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mha_lib._checks import require_bool_mask, require_broadcast_mask, require_tensor
+from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_count, require_heads, require_tensor
 from mha_lib.attention import _attend
 from mha_lib.heads import merge_heads, split_heads
-from mha_lib.masks import require_count
 
 
 class MultiHeadAttention(nn.Module):
@@ -35,11 +34,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         d_model = require_count("d_model", d_model, "MultiHeadAttention(d_model=8, num_heads=2)")
         num_heads = require_count("num_heads", num_heads, "MultiHeadAttention(d_model=8, num_heads=2)")
-        if d_model % num_heads:
-            raise ValueError(
-                f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs d_model/num_heads "
-                f"features; pick num_heads from {[h for h in range(1, d_model + 1) if d_model % h == 0]}"
-            )
+        require_heads(num_heads, d_model)
         self.d_model = d_model
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
@@ -162,7 +157,7 @@ class MultiHeadAttention(nn.Module):
         """
         if not isinstance(m, nn.MultiheadAttention):
             raise TypeError(f"from_torch expects nn.MultiheadAttention, got {type(m).__name__}")
-        if not m._qkv_same_embed_dim:
+        if m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise ValueError(
                 f"cannot copy kdim={m.kdim}, vdim={m.vdim} != embed_dim={m.embed_dim}: this module projects all inputs from d_model"
             )

@@ -1,9 +1,11 @@
-"""mha_lib.viz: Chinese glyphs, the hand-written PNG encoder, blitting versus full redraws, label checks."""
+"""mha_lib.viz: Chinese glyphs, blitting versus full redraws, static figures, label checks (pixels of the
+raster helpers: test_raster.py)."""
 
 import io
 import warnings
+from collections.abc import Callable
+from functools import partial
 
-import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -12,11 +14,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.transforms import IdentityTransform
 from PIL import Image
 
 from mha_lib import viz
 from mha_lib.data import SENTENCE_ZH
+from mha_lib.viz import raster
 
 WORDS = list(SENTENCE_ZH)  # 我想吃酸菜鱼
 RNG = np.random.default_rng(0)
@@ -64,109 +66,44 @@ def test_without_the_cjk_font_the_same_labels_warn():
 
 
 def test_every_live_figure_draws_chinese_without_warnings():
-    viz._text_bitmap.cache_clear()  # token labels are drawn once per process, then reused: draw them now
+    raster._text_bitmap.cache_clear()  # token labels are drawn once per process, then reused: draw them now
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        for figure, data in _live_figures(blit=True):
-            figure.render(**data[0])
+        for make, datas in _live_figures():
+            make().render(**datas[0])
     assert _glyph_warnings(record) == []
 
 
-def test_encode_png_equals_the_canvas_pixels():
-    figure = viz.HeadsFigure(3, WORDS, WORDS)
-    png = figure.render(weights=WEIGHTS, entropies=[1.0, 1.1, 1.2])
-    canvas = np.asarray(figure.fig.canvas.buffer_rgba())  # (height, width, 4)
-    assert png.startswith(viz.PNG_SIGNATURE)
-    assert np.array_equal(_decode(png), canvas)
-    as_float = mpimg.imread(io.BytesIO(png), format="png")  # (height, width, 4) in [0, 1]
-    assert np.array_equal(np.round(as_float * 255).astype(np.uint8), canvas)
-
-
-def test_encode_png_of_a_plain_figure_and_its_error():
-    fig = Figure(figsize=(2, 1), dpi=50)
-    fig.text(0.5, 0.5, SENTENCE_ZH)
-    with pytest.raises(TypeError, match=r"already drawn on an Agg canvas.*FigureCanvasAgg"):
-        viz.encode_png(fig)
-    FigureCanvasAgg(fig).draw()
-    assert _decode(viz.encode_png(fig)).shape == (50, 100, 4)
-
-
-def _draw(fig: Figure) -> np.ndarray:
-    FigureCanvasAgg(fig).draw()
-    return np.asarray(fig.canvas.buffer_rgba()).astype(int)  # (height, width, 4)
-
-
-@pytest.mark.parametrize("shape", [(6, 6), (16, 16), (3, 11), (17, 64)])
-@pytest.mark.parametrize("masked", [False, True])
-def test_cell_image_draws_the_pixels_of_imshow(shape, masked):
-    data = RNG.random(shape)
-    if masked:
-        data = np.ma.masked_array(data, mask=RNG.random(shape) < 0.3)
-    pictures = []
-    for draw_with_imshow in (True, False):
-        fig = Figure(figsize=(3.1, 2.7), dpi=100)
-        ax = fig.add_axes((0.13, 0.11, 0.7, 0.77))
-        if draw_with_imshow:
-            ax.imshow(data, cmap=viz._weights_cmap(), vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.spines[:].set_visible(False)
-        else:
-            viz._heatmap(ax, data, None, None, aspect="auto")  # a CellImage, no ticks, no frame
-        pictures.append(_draw(fig))
-    assert np.array_equal(*pictures)
-
-
-@pytest.mark.parametrize("text", ["我", "w·v 酸", "= out", "-0.41"])
-@pytest.mark.parametrize("ha", ["left", "center", "right"])
-@pytest.mark.parametrize("va", ["top", "center", "baseline"])
-def test_bitmap_labels_draw_the_pixels_of_text(text, ha, va):
-    pictures = []
-    for as_bitmap in (False, True):
-        fig = Figure(figsize=(1.2, 0.6), dpi=100)
-        anchor = (60, 30)  # whole pixels: there the bitmap is exactly what Text draws
-        if as_bitmap:
-            fig.add_artist(viz.BitmapLabels([text], [anchor], IdentityTransform(), size=12, ha=ha, va=va))
-        else:
-            fig.text(*anchor, text, transform=IdentityTransform(), ha=ha, va=va, fontsize=12)
-        pictures.append(_draw(fig))
-    assert (pictures[0] != 255).any()  # something was drawn
-    assert np.array_equal(*pictures)
-
-
-def test_bitmap_labels_need_one_anchor_per_text():
-    with pytest.raises(ValueError, match="got 2 texts for 1 anchors"):
-        viz.BitmapLabels(["我", "想"], [(0, 0)], IdentityTransform())
-
-
-def _live_figures(blit: bool) -> list[tuple[viz.LiveFigure, list[dict]]]:
-    """Every LiveFigure kind with two different data sets (the second also changes colour limits)."""
+def _live_figures() -> list[tuple[Callable[[], viz.LiveFigure], list[dict]]]:
+    """Every LiveFigure kind (a function building a new one) with two different data sets (the second also
+    changes colour limits)."""
     causal = np.tril(np.ones((6, 6), dtype=bool))
     scores = [RNG.normal(size=(6, 6)), 8 * RNG.normal(size=(6, 6))]
     return [
         (
-            viz.HeadsFigure(3, WORDS, WORDS, blit=blit),
+            partial(viz.HeadsFigure, 3, WORDS, WORDS),
             [
                 {"weights": WEIGHTS, "entropies": [1.0, 1.2, 1.3], "mask": causal},
                 {"weights": WEIGHTS[::-1], "entropies": [0.5, 0.7, 0.9]},
             ],
         ),
         (
-            viz.HeadsFigure(2, ["I", "want"], WORDS, blit=blit),  # rectangular, as in cross-attention
+            partial(viz.HeadsFigure, 2, ["I", "want"], WORDS),  # rectangular, as in cross-attention
             [{"weights": WEIGHTS[:2, :2], "entropies": [1.0, 1.1], "mask": np.tile(np.arange(6) < 4, (2, 1))}],
         ),
         (
-            viz.MaskingFigure(WORDS, blit=blit),
+            partial(viz.MaskingFigure, WORDS),
             [{"mask": causal, "weights": WEIGHTS[0] * causal}, {"mask": ~causal, "weights": WEIGHTS[1]}],
         ),
         (
-            viz.ScalingFigure(WORDS, blit=blit),
+            partial(viz.ScalingFigure, WORDS),
             [
                 {"scores": s, "weights": w, "max_weight": w.max(1), "entropy": -(w * np.log(w)).sum(1), "scores_std": 1}
                 for s, w in zip(scores, WEIGHTS)
             ],
         ),
         (
-            viz.QKVFigure(WORDS, d_v=8, blit=blit),
+            partial(viz.QKVFigure, WORDS, d_v=8),
             [
                 {"scores": s, "weights": w, "contributions": RNG.normal(size=(6, 8)), "out_row": np.ones(8), "query": q}
                 for s, w, q in zip(scores, WEIGHTS, (1, 4))
@@ -175,17 +112,30 @@ def _live_figures(blit: bool) -> list[tuple[viz.LiveFigure, list[dict]]]:
     ]
 
 
+def _full_redraw(make: Callable[[], viz.LiveFigure], data: dict) -> bytes:
+    """The naive way, as ``make bench`` measures it: a new figure, nothing animated, drawn whole by ``savefig``."""
+    fresh = make()
+    for artist in fresh._dynamic:
+        artist.set_animated(False)
+    fresh._update(**data)
+    buffer = io.BytesIO()
+    fresh.fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def test_blit_render_equals_the_full_redraw():
-    for (fast, datas), (slow, _) in zip(_live_figures(blit=True), _live_figures(blit=False)):
+    for make, datas in _live_figures():
+        fast = make()
         for data in datas:
-            a, b = _decode(fast.render(**data)), _decode(slow.render(**data))
+            a, b = _decode(fast.render(**data)), _decode(_full_redraw(make, data))
             assert a.shape == b.shape, type(fast).__name__
             differing = np.abs(a - b).max(-1) > 0  # (height, width)
             assert differing.mean() < 1e-4, f"{type(fast).__name__}: {differing.mean():.3%} of pixels differ"
 
 
 def test_blit_render_changes_only_with_the_data():
-    figure, (first, second) = _live_figures(blit=True)[3]  # ScalingFigure
+    make, (first, second) = _live_figures()[3]  # ScalingFigure
+    figure = make()
     png = figure.render(**first)
     assert figure.render(**first) == png
     changed = _decode(figure.render(**second)) != _decode(png)
@@ -193,7 +143,8 @@ def test_blit_render_changes_only_with_the_data():
 
 
 def test_live_figures_have_token_labels_and_colour_bars():
-    for figure, datas in _live_figures(blit=True):
+    for make, datas in _live_figures():
+        figure = make()
         figure.render(**datas[0])
         texts = _texts(figure.fig)
         assert set(WORDS) <= set(texts), type(figure).__name__
@@ -202,7 +153,8 @@ def test_live_figures_have_token_labels_and_colour_bars():
 
 
 def test_symmetric_colour_bar_numbers_follow_the_scores():
-    figure, (first, second) = _live_figures(blit=True)[3]  # ScalingFigure
+    make, (first, second) = _live_figures()[3]  # ScalingFigure
+    figure = make()
     figure.render(**first)
     limit = np.abs(second["scores"]).max()
     figure.render(**second)
@@ -212,8 +164,9 @@ def test_symmetric_colour_bar_numbers_follow_the_scores():
 
 def test_live_figures_stay_out_of_pyplot():
     before = plt.get_fignums()
-    for figure, datas in _live_figures(blit=True) + _live_figures(blit=False):
-        figure.render(**datas[0])
+    for make, datas in _live_figures():
+        make().render(**datas[0])
+        _full_redraw(make, datas[0])
     assert plt.get_fignums() == before
 
 
@@ -245,3 +198,34 @@ def test_label_and_shape_errors_are_clear(call, message):
     with pytest.raises(ValueError, match=message):
         call()
     assert plt.get_fignums() == before  # checked before any figure is made
+
+
+def test_static_figures_are_laid_out_by_hand_with_room_for_every_text():
+    mask = np.tril(np.ones((6, 6), bool))
+    figures = [
+        viz.plot_heatmap(WEIGHTS[0], WORDS, WORDS, title="weights of a long title", mask=mask),
+        viz.plot_heatmap(WEIGHTS[0, :3], ["τ = 0.1", "τ = 1", "τ = 10"], WORDS, colorbar=False),
+        viz.plot_mask(mask, WORDS, WORDS),  # its default title is wider than the panel
+        viz.plot_heads(WEIGHTS, WORDS, WORDS, entropies=[0.1, 0.2, 0.3]),
+    ]
+    for fig in figures:
+        fig.canvas.draw()
+        plt.close(fig)
+        assert fig.get_layout_engine() is None  # placed in inches, as the explorer figures
+        box = fig.bbox
+        texts = [t for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+        assert {"query", "key"} <= {t.get_text() for t in texts}
+        for text in texts:
+            extent = text.get_window_extent()
+            inside = box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1
+            assert inside, f"{text.get_text()!r} at {extent.bounds} leaves the figure {box.bounds}"
+
+
+def test_static_plots_draw_into_a_callers_axes_and_keep_its_layout():
+    fig, axes = plt.subplots(1, 2, layout="constrained")
+    assert viz.plot_mask(np.ones((6, 6), bool), WORDS, WORDS, ax=axes[0], title="mask") is fig
+    assert viz.plot_heatmap(WEIGHTS[0], WORDS, WORDS, ax=axes[1], title="weights") is fig
+    plt.close(fig)
+    assert fig.get_layout_engine() is not None  # the caller's constrained layout, untouched
+    assert [ax.get_title() for ax in axes] == ["mask", "weights"]
+    assert len(fig.axes) == 3  # the two axes and the heatmap's colour bar
