@@ -1,6 +1,7 @@
 """Input validation shared by the library and the scenarios: every error names the value and the fix."""
 
 import math
+import operator
 from numbers import Integral
 
 import torch
@@ -54,6 +55,23 @@ def require_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return int(value)
+
+
+def require_count(name: str, value: object, example: str) -> int:
+    """``value`` as an int >= 1 (a length, a size, a head count); a TypeError or ValueError naming it otherwise.
+
+    >>> require_count("t_q", 3, "causal_mask(3)")
+    3
+    """
+    try:
+        count = None if isinstance(value, bool) else operator.index(value)  # ints, numpy ints, 0-d int tensors
+    except TypeError:
+        count = None
+    if count is None:
+        raise TypeError(f"{name} must be a whole number >= 1, got {value!r} ({type(value).__name__}); e.g. {example}")
+    if count < 1:
+        raise ValueError(f"{name} must be >= 1, got {count}; e.g. {example}")
+    return count
 
 
 def require_number(name: str, value: object, meaning: str, limits: tuple[float, float] | None = None) -> float:

@@ -12,6 +12,9 @@ from torch import Tensor
 
 from mha_lib._validate import require_bool_mask, require_broadcast_mask, require_number, require_tensor
 
+# Inputs whose scores would overflow (float16: q·k > 65504) or lose the softmax's precision: computed in float32.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
 
 def masked_softmax(
     scores: Annotated[Tensor, "... q_len k_len"],
@@ -154,6 +157,11 @@ def scaled_dot_product_attention(
     −inf, broadcastable to ``(..., Tq, Tk)``, e.g. ``positions.alibi_bias``) is added after that. With
     ``need_weights=False`` the fused PyTorch kernel runs and ``(out, None)`` comes back.
 
+    A query with no allowed key gets zero weights and a zero output on both paths. The fused path owes its
+    zeros to PyTorch: SDPA returns zeros there since 2.5 (an undocumented ``_safe_softmax``; NaN before), on
+    every CPU backend and dtype (pinned by tests/test_torch_behaviour.py). float16 and bfloat16 inputs are
+    computed in float32 and returned in their own dtype, as SDPA's MATH backend does.
+
     >>> q = k = v = torch.eye(2).unsqueeze(0)                      # (1, 2, 2)
     >>> out, w = scaled_dot_product_attention(q, k, v, scale=1.0)
     >>> w.shape, w.sum(-1)
@@ -192,6 +200,9 @@ def _attend(
         if mask is not None and mask.dim() < 2:  # SDPA wants (…, Tq or 1, Tk or 1)
             mask = mask.view(*(1,) * (2 - mask.dim()), *mask.shape)  # (1, Tk) or (1, 1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale), None  # (..., Tq, Dv), fused
+    if q.dtype in HALF_DTYPES:  # like SDPA's MATH backend: scores, softmax and sum in float32, then back
+        out, weights = _attend(q.float(), k.float(), v.float(), mask, scale, need_weights)  # float32
+        return out.to(q.dtype), weights.to(q.dtype)  # (..., Tq, Dv), (..., Tq, Tk)
     t_q, t_k = q.shape[-2], k.shape[-2]
     q3, k3 = q.reshape(-1, t_q, q.shape[-1]), k.reshape(-1, t_k, k.shape[-1])  # (N, Tq, D), (N, Tk, D)
     scores = torch.baddbmm(q.new_zeros(()), q3, k3.mT, beta=0.0, alpha=scale)  # (N, Tq, Tk), scale inside the matmul

@@ -10,7 +10,7 @@ from typing import Annotated
 import torch
 from torch import Tensor
 
-from mha_lib._validate import require_choice, require_int, require_tensor
+from mha_lib._validate import require_choice, require_count, require_int, require_tensor
 
 # An additive value at or below this counts as "blocked" in from_additive (d2l uses -1e6, others -1e9).
 BLOCKED_AT_OR_BELOW = -1e4
@@ -27,9 +27,8 @@ def causal_mask(
             [1, 1, 0],
             [1, 1, 1]], dtype=torch.int32)
     """
-    t_k = t_q if t_k is None else t_k
-    if t_q < 1 or t_k < 1:
-        raise ValueError(f"causal_mask needs t_q, t_k >= 1, got t_q={t_q}, t_k={t_k}")
+    t_q = require_count("t_q", t_q, "causal_mask(3)")
+    t_k = t_q if t_k is None else require_count("t_k", t_k, "causal_mask(3, 5)")
     return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril()  # (Tq, Tk)
 
 
@@ -45,6 +44,13 @@ def padding_mask(valid_lens: Tensor | list[int], t_k: int) -> Annotated[Tensor, 
             [[1, 1, 1, 0]]], dtype=torch.int32)
     """
     valid_lens = torch.as_tensor(valid_lens)
+    if valid_lens.dtype == torch.bool:
+        example = [t_k] * len(valid_lens) if valid_lens.dim() == 1 else [t_k]
+        raise TypeError(
+            f"valid_lens holds lengths (whole numbers), got the bool tensor {valid_lens.tolist()}: a bool tensor is "
+            f"a mask already; use it as the mask (True = may attend), or pass integer lengths, e.g. "
+            f"padding_mask(torch.tensor({example}), {t_k})"
+        )
     if valid_lens.dim() not in (1, 2):
         raise ValueError(f"valid_lens must have shape (B,) or (B, Tq), got {tuple(valid_lens.shape)}")
     if valid_lens.is_floating_point() and not torch.equal(valid_lens, valid_lens.round()):
@@ -128,6 +134,11 @@ def to_additive(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     require_tensor("mask", mask)
     if mask.dtype != torch.bool:
         raise TypeError(f"to_additive takes a bool keep-mask, got {mask.dtype}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(
+            f"to_additive needs a floating dtype (the mask holds 0 and finfo(dtype).min), got {dtype!r}; "
+            f"pass the scores' dtype, e.g. to_additive(mask, scores.dtype) or torch.float32"
+        )
     zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
     return zeros.masked_fill(~mask, torch.finfo(dtype).min)
 

@@ -6,7 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mha_lib._validate import divisors, require_bool_mask, require_broadcast_mask, require_heads, require_tensor
+from mha_lib._validate import (
+    divisors,
+    require_bool_mask,
+    require_broadcast_mask,
+    require_count,
+    require_heads,
+    require_tensor,
+)
 from mha_lib.attention import _attend, _check_attn_bias
 from mha_lib.efficient import _attend_grouped
 from mha_lib.heads import merge_heads, split_heads
@@ -25,6 +32,11 @@ class MultiHeadAttention(nn.Module):
     ``num_kv_heads · d_head`` features and each group of ``num_heads / num_kv_heads`` query heads shares one
     key/value head (1 = multi-query attention; None = ``num_heads``, ordinary multi-head attention).
 
+    A query with no allowed key gets a zero attention output (so ``out`` = ``out_proj.bias``) on both paths, in
+    training and eval alike. ``nn.MultiheadAttention`` differs (torch 2.13, tests/test_torch_behaviour.py): NaN with
+    ``need_weights=True``; with ``need_weights=False``, zeros in training mode or with grad enabled, NaN on its
+    ``eval()`` + ``no_grad`` fast path. float16/bfloat16 attention is computed in float32, so large scores stay finite.
+
     >>> mha = MultiHeadAttention(d_model=8, num_heads=2)
     >>> out, w = mha(torch.randn(1, 5, 8))
     >>> out.shape, w.shape
@@ -33,6 +45,8 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, *, num_kv_heads: int | None = None, bias: bool = True) -> None:
         super().__init__()
+        d_model = require_count("d_model", d_model, "MultiHeadAttention(d_model=8, num_heads=2)")
+        num_heads = require_count("num_heads", num_heads, "MultiHeadAttention(d_model=8, num_heads=2)")
         require_heads(num_heads, d_model)
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         if type(num_kv_heads) is not int or num_kv_heads not in divisors(num_heads):
@@ -149,6 +163,12 @@ class MultiHeadAttention(nn.Module):
             require_tensor(name, x)
             if x.dim() != 3 or x.shape[-1] != self.d_model:
                 raise ValueError(f"{name} must be (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
+        dtype = self.out_proj.weight.dtype
+        if not query.dtype == key.dtype == value.dtype == dtype:
+            raise TypeError(
+                f"query, key, value are {query.dtype}, {key.dtype}, {value.dtype} but the module's weights are {dtype}; "
+                f"convert the inputs (x.to({dtype})) or the module (mha.to({query.dtype}))"
+            )
         if key.shape[:2] != value.shape[:2] or query.shape[0] != key.shape[0]:
             raise ValueError(
                 f"query (B, Tq, D), key and value (B, Tk, D) must agree: query {tuple(query.shape)}, "

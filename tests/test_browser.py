@@ -25,13 +25,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from benchmarks.code_hash import code_hash
+from mha_lib import viz
 
 pytestmark = pytest.mark.browser
 
@@ -95,6 +95,42 @@ ILLEGIBLE_JS = """([root, minSelect]) => Array.from(root.querySelectorAll('.widg
   .map((el) => (el.tagName === 'SELECT'
     ? `dropdown showing "${el.options[el.selectedIndex]?.textContent}": ${el.clientWidth} px wide`
     : `label "${el.textContent.trim()}": ${el.clientWidth} px wide, needs ${el.scrollWidth} px`))"""
+# Chinese a learner cannot read. Every CJK character of the explorer's text is drawn on a canvas in its element's
+# computed font and compared with U+E000, a private-use code point no font covers: equal pixels = a missing-glyph
+# box. Native tooltips (title=) are drawn by the browser's UI, never with a page font: no CJK may sit there.
+GLYPHS_JS = """async (root) => {
+  const cjk = /[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]/gu;
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 48;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = (font, ch) => {
+    ctx.clearRect(0, 0, 48, 48);
+    ctx.font = font;
+    ctx.textBaseline = 'top';
+    ctx.fillText(ch, 4, 4);
+    return ctx.getImageData(0, 0, 48, 48).data;
+  };
+  const describe = (el) => `<${el.tagName.toLowerCase()} class="${el.className}"> "${el.textContent.trim().slice(0, 60)}"`;
+  const checked = [], missing = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest('style')) continue;
+    const style = getComputedStyle(el);
+    const font = `${style.fontStyle} ${style.fontWeight} 32px ${style.fontFamily}`;
+    for (const ch of new Set(node.textContent.match(cjk) || [])) {
+      await document.fonts.load(font, ch);
+      const glyph = draw(font, ch), box = draw(font, '\ue000');
+      checked.push(ch);
+      if (glyph.every((v, i) => v === box[i])) missing.push(`${ch} in ${describe(el)}, font ${style.fontFamily}`);
+    }
+  }
+  const titles = Array.from(root.querySelectorAll('[title]'), (el) => el.getAttribute('title'))
+    .filter((t) => t.match(cjk));
+  return {checked: [...new Set(checked)].join(''), missing, titles};
+}"""
+CELL_COLOURS_JS = """(root) => ['.mha-cell.mod-active', '.mha-cell:not(.mod-active)']
+  .map((css) => root.querySelector(css)).map((el) => el && getComputedStyle(el).backgroundColor)"""
 LOG_COUNT_JS = "() => Number(document.querySelector('.jp-LogConsoleStatusItem')?.textContent.trim() || 0)"
 PROMPTS_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt'),
   (el) => el.textContent.trim())"""
@@ -218,15 +254,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _stop(process)
 
 
-def _fontconfig(directory: Path) -> Path:
-    """A fontconfig file: the system fonts plus the venv's Noto Sans CJK, so widget labels like 我想吃 are glyphs."""
-    cjk_dir = files("noto_cjk_sans_otc")
+def _no_cjk_fontconfig(directory: Path) -> Path:
+    """A fontconfig file: the system fonts minus any that covers Chinese, so Chromium sees what a learner's fresh
+    machine has (no CJK font) even where one is installed; the explorers must bring their own glyphs."""
     path = directory / "fonts.conf"
     path.write_text(
         '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
         '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
-        f"<dir>{cjk_dir}</dir><cachedir>{directory / 'cache'}</cachedir></fontconfig>"
+        f"<cachedir>{directory / 'cache'}</cachedir>"
+        '<selectfont><rejectfont><pattern><patelt name="lang"><string>zh</string></patelt></pattern>'
+        "</rejectfont></selectfont></fontconfig>"
     )
+    if shutil.which("fc-list"):  # the rejection works: no font for Chinese is left
+        found = subprocess.run(
+            ["fc-list", ":lang=zh"], env={**os.environ, "FONTCONFIG_FILE": str(path)}, capture_output=True, text=True
+        )
+        assert found.stdout.strip() == "", f"fontconfig still offers CJK fonts: {found.stdout[:500]}"
     return path
 
 
@@ -237,7 +280,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail(f"The browser test needs Debian's chromium at {CHROMIUM}. Install it with:\n    {CHROMIUM_INSTALL}")
     from playwright.sync_api import sync_playwright
 
-    env = {**os.environ, "FONTCONFIG_FILE": str(_fontconfig(tmp_path_factory.mktemp("fonts")))}
+    env = {**os.environ, "FONTCONFIG_FILE": str(_no_cjk_fontconfig(tmp_path_factory.mktemp("fonts")))}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
         try:
@@ -401,7 +444,7 @@ def _type_text(explorer, label: str, text: str) -> str:
 
 
 def _click_mask_cell(explorer, query: int, key: int) -> str:
-    button = explorer.locator(f'button[title^="query {query} "][title*="→ key {key} "]')
+    button = explorer.locator(f'button[title="query {query} → key {key}"]')
     assert button.count() == 1, f"no toggle button for mask cell ({query}, {key})"
     button.click()
     return f"mask cell ({query}, {key})"
@@ -477,6 +520,20 @@ def _tab_to_slider(page, explorer) -> str:
 
 def _label_font_px(explorer) -> float:
     return explorer.locator(".widget-label").first.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
+
+
+def _assert_cjk_glyphs(explorer, kind: str) -> str:
+    """Every CJK character in the explorer's text draws with a real glyph, and none sits in a native tooltip."""
+    found = explorer.evaluate(GLYPHS_JS)
+    assert not found["missing"], f"explorer {kind}: CJK characters drawn as boxes: {found['missing']}"
+    assert not found["titles"], (
+        f"explorer {kind}: CJK in native tooltips (drawn without the page's font): {found['titles']}"
+    )
+    return found["checked"]
+
+
+def _rgb(colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(colour[i : i + 2], 16) for i in (1, 3, 5)))
 
 
 def _kind(explorer) -> str:
@@ -580,6 +637,12 @@ def test_notebook_in_browser(notebook: Path, lab: Lab, browser_context, request:
             assert len(moved) >= 2, f"explorer {kind}: moved only {moved}"
             what = _tab_to_slider(page, explorer)
             image = _wait_new_image(page, img, image, f"{kind}: {what}")
+            checked = _assert_cjk_glyphs(explorer, kind)
+            if kind in ("masking", "cross"):  # token names in the grid; "source length Tk (中文)"
+                assert checked, f"explorer {kind}: no CJK text found to check"
+            if kind == "masking":  # the toggle grid in the heatmap's colours: blue = may attend, grey = blocked
+                colours = explorer.evaluate(CELL_COLOURS_JS)
+                assert colours == [_rgb(viz.style.ALLOWED_COLOR), _rgb(viz.style.BLOCKED_COLOR)], colours
             explorer.screenshot(path=ARTIFACTS / f"{notebook.stem}_{index}_{kind}.png")
             screen_font, screen_width = _label_font_px(explorer), img.evaluate("(el) => el.naturalWidth")
             projector = explorer.locator(".widget-toggle-button", has_text="projector")

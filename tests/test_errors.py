@@ -1,10 +1,12 @@
 """Bad input raises a clear error that names the shapes or values and the fix."""
 
+import numpy as np
 import pytest
 import torch
 
 from mha_lib import (
     MultiHeadAttention,
+    causal_mask,
     from_block_mask,
     from_key_padding_mask,
     masked_softmax,
@@ -120,3 +122,60 @@ def test_converter_errors():
         from_key_padding_mask(torch.zeros(3, dtype=torch.bool))
     with pytest.raises(TypeError, match="bool keep-mask"):
         to_additive(torch.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((2.5,), TypeError, r"t_q must be a whole number >= 1, got 2.5 \(float\); e.g. causal_mask\(3\)"),
+        (("3",), TypeError, r"t_q must be a whole number >= 1, got '3' \(str\); e.g. causal_mask\(3\)"),
+        ((3, 1.0), TypeError, r"t_k must be a whole number >= 1, got 1.0 \(float\); e.g. causal_mask\(3, 5\)"),
+        ((0,), ValueError, r"t_q must be >= 1, got 0"),
+        ((True,), TypeError, r"t_q must be a whole number >= 1, got True \(bool\)"),
+    ],
+)
+def test_causal_mask_needs_whole_lengths(args, error, message):
+    with pytest.raises(error, match=message):
+        causal_mask(*args)
+
+
+def test_causal_mask_takes_integer_like_lengths():
+    assert torch.equal(causal_mask(torch.tensor(3), np.int64(4)), causal_mask(3, 4))
+
+
+def test_to_additive_needs_a_floating_dtype():
+    with pytest.raises(TypeError, match=r"floating dtype .* got torch.int64; pass the scores' dtype"):
+        to_additive(torch.tensor([True, False]), torch.int64)
+    with pytest.raises(TypeError, match=r"floating dtype .* got 'float32'"):
+        to_additive(torch.tensor([True, False]), "float32")
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((8, 2.0), TypeError, r"num_heads must be a whole number >= 1, got 2.0 \(float\); e.g. MultiHeadAttention"),
+        ((8.0, 2), TypeError, r"d_model must be a whole number >= 1, got 8.0 \(float\)"),
+        ((0, 1), ValueError, r"d_model must be >= 1, got 0"),
+        ((8, 0), ValueError, r"num_heads must be >= 1, got 0"),
+    ],
+)
+def test_module_sizes_are_whole_positive_numbers(args, error, message):
+    with pytest.raises(error, match=message):
+        MultiHeadAttention(*args)
+
+
+def test_module_input_of_another_dtype():
+    mha = MultiHeadAttention(4, 2)  # float32 weights
+    with pytest.raises(
+        TypeError, match=r"torch.float64.* but the module's weights are torch.float32; .*x.to\(torch.float32\).*mha.to"
+    ):
+        mha(q4.double())
+    with pytest.raises(TypeError, match=r"query, key, value are torch.float32, torch.float64, torch.float64"):
+        mha(q4, k4.double())
+
+
+def test_bool_valid_lens_is_a_mask_not_lengths():
+    with pytest.raises(
+        TypeError, match=r"valid_lens holds lengths.*\[True, False\].*padding_mask\(torch.tensor\(\[3, 3\]\), 3\)"
+    ):
+        padding_mask(torch.tensor([True, False]), 3)

@@ -138,8 +138,10 @@ def test_masking_padding_zeroes_masked_cells_and_valid_len_follows_seq_len():
     assert explorer.controls["valid_len"].disabled
     assert torch.equal(explorer.state.mask, torch.ones(3, 3, dtype=torch.bool).tril())
     assert (explorer.state.weights[~explorer.state.mask] == 0).all()
-    shown = [[(b.value, b.button_style) for b in row] for row in explorer.cell_buttons]  # the grid follows the kind
-    assert shown == [[(a, "info" if a else "") for a in row] for row in explorer.state.mask.tolist()]
+    shown = [[b.value for b in row] for row in explorer.cell_buttons]  # the grid follows the kind
+    assert shown == explorer.state.mask.tolist()
+    # the colour follows the value (CSS on the pressed state), not JupyterLab's button styles
+    assert all("mha-cell" in b._dom_classes and b.button_style == "" for row in explorer.cell_buttons for b in row)
 
 
 def test_masking_cell_buttons_toggle_both_ways():
@@ -154,11 +156,11 @@ def test_masking_cell_buttons_toggle_both_ways():
     mask = explorer.state.mask
     assert not mask[3, 1] and explorer.state.weights[3, 1] == 0
     assert mask.sum() == 15 - 1  # the causal mask it started from, minus that cell
-    assert buttons[3][1].button_style == ""  # grey = blocked
+    assert not buttons[3][1].value  # not pressed: grey = blocked
     assert explorer.image.value != png
     buttons[0][4].value = True  # and unblocks query 0 → key 4 (a future key)
     assert explorer.state.mask[0, 4] and explorer.state.weights[0, 4] > 0
-    assert buttons[0][4].button_style == "info"
+    assert buttons[0][4].value  # pressed: blue = may attend
     assert explorer.state.mask.sum() == 15
 
 

@@ -23,6 +23,7 @@ from mha_lib._validate import require_int
 from mha_lib.scenarios._common import SEED_RANGE
 from mha_lib.viz import LiveFigure, style
 from mha_lib.widgets.classroom import _LIVE, EXPORTED, Tools, export
+from mha_lib.widgets.fonts import explorer_font_css
 
 # Readable from the back of a lecture room: larger labels, readouts and buttons inside an explorer; larger
 # still in projector mode (``classroom(True)``).
@@ -33,7 +34,7 @@ _TEXT = (
 CSS = (
     "<style>"
     + ", ".join(f".mha-explorer {t.strip()}" for t in _TEXT.split(","))
-    + " {font-size: 1.2rem;} .mha-explorer .mha-shapes {font-family: monospace; font-size: 1.1rem;} "
+    + " {font-size: 1.2rem;} .mha-explorer .mha-shapes {font-size: 1.1rem;} "
     + ", ".join(f".mha-explorer.mha-projector {t.strip()}" for t in _TEXT.split(","))
     + " {font-size: 1.8rem; line-height: 1.3;} .mha-explorer.mha-projector .widget-toggle-button,"
     " .mha-explorer.mha-projector .widget-button {height: auto; min-height: 2.6rem; padding: 0.2rem 0.8rem;}"
@@ -90,6 +91,7 @@ class Explorer(widgets.VBox):
     """
 
     name = "explorer"  # the stem of exported file names
+    UNRUN_TEXT = "Live explorer — run the notebook to use it; the picture above is its default view"
 
     def __init__(self, controls: dict[str, widgets.Widget], *, extra: tuple = ()) -> None:
         self.controls = controls
@@ -106,12 +108,17 @@ class Explorer(widgets.VBox):
             [c for c in controls.values() if isinstance(c, widgets.ValueWidget)],
             layout=widgets.Layout(flex_flow="row wrap"),
         )
-        super().__init__([widgets.HTML(CSS), boxes, *extra, self.tools.box, self.image])
+        super().__init__([widgets.HTML(explorer_font_css() + CSS), boxes, *extra, self.tools.box, self.image])
         self.add_class("mha-explorer")
         if style.PROJECTOR:
             self.add_class("mha-projector")
         _LIVE.add(self)
         self.update()
+
+    def __repr__(self) -> str:
+        """The sentence a notebook shows where this cell's output has not run yet (JupyterLab before running,
+        GitHub): ipywidgets stores it as the output's ``text/plain``."""
+        return self.UNRUN_TEXT
 
     @property
     def figure(self) -> LiveFigure:

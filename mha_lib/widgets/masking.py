@@ -24,6 +24,14 @@ def _cell_size() -> str:
     return "3.4rem" if style.PROJECTOR else "2.4rem"
 
 
+def _cell_css() -> str:
+    """Toggle cells in the mask heatmap's colours; a pressed (``mod-active``) toggle is a cell that may attend."""
+    return (
+        f"<style>.mha-explorer .mha-cell.mod-active {{background: {style.ALLOWED_COLOR}; box-shadow: none;}}"
+        f" .mha-explorer .mha-cell:not(.mod-active) {{background: {style.BLOCKED_COLOR};}}</style>"
+    )
+
+
 class MaskingExplorer(Explorer):
     """Mask kind, valid length, sequence length, and a grid of toggle buttons, one per (query, key) cell.
 
@@ -44,9 +52,9 @@ class MaskingExplorer(Explorer):
             [
                 widgets.ToggleButton(
                     value=True,
-                    tooltip=f"query {i} ({words[i]}) → key {j} ({words[j]})",
+                    tooltip=f"query {i} → key {j}",  # no token: native tooltips cannot use the page's CJK font
                     layout=widgets.Layout(width=_cell_size(), height=_cell_size()),
-                )
+                ).add_class("mha-cell")
                 for j in range(MAX_TOKENS_ZH)
             ]
             for i in range(MAX_TOKENS_ZH)
@@ -64,7 +72,10 @@ class MaskingExplorer(Explorer):
             "cells": widgets.GridBox(),
         }
         self._arrange_cells(controls["cells"], seq_len)
-        hint = widgets.HTML("Click a cell to block or unblock it (rows = queries, columns = keys; blue = may attend).")
+        hint = widgets.HTML(
+            _cell_css() + "Click a cell to block or unblock it (rows = queries, columns = keys; "
+            "blue = may attend, grey = blocked, as in the heatmap)."
+        )
         super().__init__(controls, extra=(hint, controls["cells"]))
 
     @property
@@ -137,9 +148,8 @@ class MaskingExplorer(Explorer):
         self.controls["valid_len"].disabled = self.controls["kind"].value != "padding"
         for row, allowed_row in zip(self.cell_buttons, self.state.mask.tolist()):
             for button, allowed in zip(row, allowed_row):
-                style = "info" if allowed else ""  # blue = may attend, grey = blocked
-                if button.value != allowed or button.button_style != style:  # assigning costs ~6 µs even unchanged
-                    button.value, button.button_style = allowed, style
+                if button.value != allowed:  # assigning costs ~6 µs even unchanged; the colour follows the value
+                    button.value = allowed
 
 
 def explore_masking(kind: str = "padding", seq_len: int = 6, valid_len: int = 4, seed: int = 0) -> MaskingExplorer:
