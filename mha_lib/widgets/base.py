@@ -64,6 +64,13 @@ def seed_slider(seed: int) -> widgets.IntSlider:
     return slider("seed", require_int("seed", seed, *SEED_RANGE), *SEED_RANGE)
 
 
+def readout() -> widgets.HTML:
+    """A line of monospaced text under the controls (shapes, summaries), as large as the labels."""
+    line = widgets.HTML()
+    line.add_class("mha-shapes")
+    return line
+
+
 def shape(x: Tensor) -> str:
     """``(2, 3)`` for a tensor of that shape, as the explorers print it."""
     return "(" + ", ".join(str(n) for n in x.shape) + ")"

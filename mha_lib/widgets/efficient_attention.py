@@ -28,7 +28,7 @@ from mha_lib.scenarios.efficient_attention import (
 )
 from mha_lib.viz.efficient_attention import KVCacheFigure, TilingFigure
 from mha_lib.viz.live import LiveFigure
-from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
 
 
 class TilingExplorer(Explorer):
@@ -49,8 +49,7 @@ class TilingExplorer(Explorer):
         }
         self.next_button = widgets.Button(description="next tile ▶")
         self.next_button.on_click(lambda _: self._advance())
-        self.summary = widgets.HTML()
-        self.summary.add_class("mha-shapes")
+        self.summary = readout()
         super().__init__(controls, extra=(self.next_button, self.summary))
 
     def _advance(self) -> None:
@@ -123,8 +122,7 @@ class KVCacheExplorer(Explorer):
             ),
             "seed": seed_slider(seed),
         }
-        self.summary = widgets.HTML()
-        self.summary.add_class("mha-shapes")
+        self.summary = readout()
         super().__init__(controls, extra=(self.summary,))
 
     def _labels(self) -> tuple[list[str], list[str]]:

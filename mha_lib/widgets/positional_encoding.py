@@ -24,7 +24,7 @@ from mha_lib.scenarios.positional_encoding import (
 )
 from mha_lib.viz import LiveFigure
 from mha_lib.viz.positional_encoding import PositionsFigure
-from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
 
 
 class PositionsExplorer(Explorer):
@@ -61,8 +61,7 @@ class PositionsExplorer(Explorer):
             ),
             "seed": seed_slider(seed),
         }
-        self.summary = widgets.HTML()
-        self.summary.add_class("mha-shapes")
+        self.summary = readout()
         super().__init__(controls, extra=(self.summary,))
 
     def _compute(self) -> PositionsScenario:

@@ -6,12 +6,10 @@ torch.Size([3, 3])
 
 from typing import Any
 
-import ipywidgets as widgets
-
 from mha_lib.data import tokens
 from mha_lib.scenarios.qkv_projections import D_K_RANGE, SEQ_LEN_RANGE, QKVScenario, qkv_compute
 from mha_lib.viz import LiveFigure, QKVFigure
-from mha_lib.widgets.base import Explorer, seed_slider, shape, slider
+from mha_lib.widgets.base import Explorer, readout, seed_slider, shape, slider
 
 
 class QKVExplorer(Explorer):
@@ -28,8 +26,7 @@ class QKVExplorer(Explorer):
             "seed": seed_slider(seed),
             "query": slider("query row", query, 0, seq_len - 1),
         }
-        self.shapes = widgets.HTML()
-        self.shapes.add_class("mha-shapes")
+        self.shapes = readout()
         super().__init__(controls, extra=(self.shapes,))
 
     def _sync_controls(self, change: dict) -> None:

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 from mha_lib.data import tokens
 from mha_lib.scenarios.scaling import D_K_CHOICES, SEQ_LEN_RANGE, TEMPERATURE_RANGE, ScalingScenario, scaling_compute
 from mha_lib.viz import LiveFigure, ScalingFigure
-from mha_lib.widgets.base import STYLE, Explorer, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
 
 
 class ScalingExplorer(Explorer):
@@ -48,8 +48,7 @@ class ScalingExplorer(Explorer):
             "seed": seed_slider(seed),
             "seq_len": slider("sequence length T", seq_len, *SEQ_LEN_RANGE),
         }
-        self.summary = widgets.HTML()
-        self.summary.add_class("mha-shapes")
+        self.summary = readout()
         super().__init__(controls, extra=(self.summary,))
 
     def _labels(self) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ from mha_lib.scenarios.trained_heads import TrainingView, trained, training_hist
 from mha_lib.toy_tasks import TASKS, Trained, config
 from mha_lib.viz import LiveFigure
 from mha_lib.viz.trained_heads import TrainingFigure
-from mha_lib.widgets.base import STYLE, Explorer, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, readout, slider, wide
 
 
 class TrainingProgress(widgets.IntProgress):
@@ -63,8 +63,7 @@ class TrainingExplorer(Explorer):
             "layer": slider("layer", layer, 0, cfg.num_layers - 1),
             "head": slider("head", head, 0, cfg.num_heads - 1),
         }
-        self.summary = widgets.HTML()
-        self.summary.add_class("mha-shapes")
+        self.summary = readout()
         super().__init__(controls, extra=(self.summary,))
 
     def _sync_controls(self, change: dict) -> None:
