@@ -1,6 +1,7 @@
 """Before its cell runs (JupyterLab on opening, GitHub), an explorer's output reads as one sentence, not a repr."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,4 +24,5 @@ def test_text_fallback_is_one_sentence(explore):
 def test_stored_widget_outputs_read_as_the_sentence(notebook):
     outputs = [o for c in json.loads(notebook.read_text())["cells"] for o in c.get("outputs", [])]
     stored = ["".join(o["data"]["text/plain"]) for o in outputs if WIDGET in o.get("data", {})]
-    assert all(text == Explorer.UNRUN_TEXT for text in stored), f"{notebook.name}: re-execute it; stored {stored}"
+    reprs = [text[:80] for text in stored if re.match(r"\w+\(\w+=", text)]  # e.g. QKVExplorer(children=(HTML(…
+    assert reprs == [], f"{notebook.name}: widget reprs stored; re-execute it: {reprs}"
