@@ -39,6 +39,7 @@ CSS = (
     + " {font-size: 1.8rem; line-height: 1.3;} .mha-explorer.mha-projector .widget-toggle-button,"
     " .mha-explorer.mha-projector .widget-button {height: auto; min-height: 2.6rem; padding: 0.2rem 0.8rem;}"
     " .mha-explorer.mha-projector .widget-slider .noUi-handle {transform: scale(1.5);}"
+    " .mha-explorer.mha-projector {--jp-widgets-inline-height: 2.8rem; --jp-widgets-inline-label-width: auto;}"
     "</style>"
 )
 STYLE = {"description_width": "initial"}

@@ -40,6 +40,7 @@ SHORT_NAMES = {
 }
 EXPORTED = ("weights", "mask", "scores")  # the state's tensors written as CSV, where it has them
 EXPORT_FOLDER = Path("exports")  # where the export button writes, relative to the notebook
+_FIT = {"width": "auto"}  # tool buttons as wide as their text, at any font size
 
 
 def classroom(on: bool = True) -> None:
@@ -110,11 +111,11 @@ class Predictor:
 
     def __init__(self, explorer: "Explorer") -> None:
         self.explorer = explorer
-        self.switch = widgets.ToggleButton(value=False, description="predict first", icon="question")
+        self.switch = widgets.ToggleButton(value=False, description="predict first", icon="question", layout=_FIT)
         self.switch.observe(lambda change: self._toggle(change["new"]), names="value")
         self.prompt = widgets.HTML()
         self.keys = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.next_button = widgets.Button(description="next query")
+        self.next_button = widgets.Button(description="next query", layout=_FIT)
         self.next_button.on_click(lambda _: self.next_query())
         self.score = widgets.HTML()
         self.box = widgets.VBox([self.prompt, self.keys, widgets.HBox([self.next_button, self.score])])
@@ -194,11 +195,15 @@ class Tools:
 
     def __init__(self, explorer: "Explorer") -> None:
         self.predictor = Predictor(explorer)
-        self.reset_button = widgets.Button(description="reset", icon="undo", tooltip="back to the default view")
+        self.reset_button = widgets.Button(
+            description="reset", icon="undo", tooltip="back to the default view", layout=_FIT
+        )
         self.reset_button.on_click(lambda _: explorer.reset())
-        self.export_button = widgets.Button(description="export", icon="download", tooltip="PNG + CSV to exports/")
+        self.export_button = widgets.Button(
+            description="export", icon="download", tooltip="PNG + CSV to exports/", layout=_FIT
+        )
         self.export_button.on_click(lambda _: self._export(explorer))
-        self.projector = widgets.ToggleButton(value=style.PROJECTOR, description="projector", icon="tv")
+        self.projector = widgets.ToggleButton(value=style.PROJECTOR, description="projector", icon="tv", layout=_FIT)
         self.projector.observe(lambda change: classroom(change["new"]), names="value")
         self.message = widgets.HTML()
         buttons = (self.predictor.switch, self.projector, self.reset_button, self.export_button, self.message)
