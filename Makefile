@@ -61,7 +61,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: venv browser-deps proxy lint
-	CLASSROOM_STUDENTS=4 $(PY) -m pytest --nbval --nbval-current-env -q
+	CLASSROOM_STUDENTS=3 $(PY) -m pytest --nbval --nbval-current-env -q -n 2 --dist loadfile
 
 bench: venv browser-deps proxy
 	$(PY) -m benchmarks.run

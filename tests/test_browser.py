@@ -495,17 +495,30 @@ PLANS = {
 }
 
 
-def _tab_to_slider(page, explorer) -> str:
-    """Keyboard only: focus the explorer's first control, press Tab until a (further) slider handle of this
-    explorer has the focus, then ArrowRight (ArrowLeft at its maximum); returns what moved."""
+# A control the keyboard can change: a slider handle (arrows) or an idle button of a ToggleButtons group (Space).
+KEYBOARD_TARGET_JS = """(root) => {
+  const el = document.activeElement;
+  if (!root.contains(el)) return null;
+  if (el.classList.contains('noUi-handle')) return 'slider';
+  if (el.closest('.widget-toggle-buttons') && !el.classList.contains('mod-active')) return 'toggle';
+  return null;
+}"""
+
+
+def _tab_to_control(page, explorer) -> str:
+    """Keyboard only: focus the explorer's first control, press Tab until a slider handle or an idle toggle
+    button of this explorer has the focus, then change it with the keyboard; returns what moved."""
     explorer.evaluate("(root) => root.querySelector('button, select, input, .noUi-handle').focus()")
-    for _ in range(60):
+    for _ in range(80):
         page.keyboard.press("Tab")
-        on_slider = "(root) => root.contains(document.activeElement) && document.activeElement.classList.contains('noUi-handle')"
-        if page.evaluate(on_slider, explorer.element_handle()):
+        if target := page.evaluate(KEYBOARD_TARGET_JS, explorer.element_handle()):
             break
     else:
-        raise AssertionError("no slider handle of this explorer was reached with Tab")
+        raise AssertionError("no slider or toggle button of this explorer was reached with Tab")
+    if target == "toggle":
+        text = page.evaluate("() => document.activeElement.textContent.trim()")
+        page.keyboard.press("Space")
+        return f"keyboard: toggle button {text!r}"
     readout = page.evaluate_handle(
         "() => document.activeElement.closest('.widget-slider').querySelector('.widget-readout')"
     )
@@ -635,7 +648,7 @@ def test_notebook_in_browser(notebook: Path, lab: Lab, browser_context, request:
                 image = _wait_new_image(page, img, image, f"{kind}: {what}")
                 moved.append(what)
             assert len(moved) >= 2, f"explorer {kind}: moved only {moved}"
-            what = _tab_to_slider(page, explorer)
+            what = _tab_to_control(page, explorer)
             image = _wait_new_image(page, img, image, f"{kind}: {what}")
             checked = _assert_cjk_glyphs(explorer, kind)
             if kind in ("masking", "cross"):  # token names in the grid; "source length Tk (中文)"
