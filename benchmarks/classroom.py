@@ -124,6 +124,17 @@ def course_repository(base: Path) -> str:
     return f"file://{bare}"
 
 
+def _json_request(url: str, token: str, method: str, body: dict | None = None) -> dict:
+    """A JSON REST call with a token (the hub's API or a student server's), bounded by ``REQUEST_S``."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"token {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=REQUEST_S) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
 class Deadline:
     """The run's end: every wait is the smaller of its own timeout and what is left."""
 
@@ -155,13 +166,7 @@ class Hub:
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         """JSON from ``/hub/api{path}`` through the proxy, as the service."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}/hub/api{path}", data=data, method=method)
-        request.add_header("Authorization", f"token {self.token}")
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=REQUEST_S) as response:
-            text = response.read()
-        return json.loads(text) if text else {}
+        return _json_request(f"{self.url}/hub/api{path}", self.token, method, body)
 
     def processes(self) -> list[psutil.Process]:
         """The hub's process tree now (proxy, servers, kernels), remembered for the clean-up."""
@@ -327,13 +332,7 @@ class Student:
     # --- through the proxy to the student's own server, as the student
 
     def server_api(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base_url}/api{path}", data=data, method=method)
-        request.add_header("Authorization", f"token {self.token}")
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=REQUEST_S) as response:
-            text = response.read()
-        return json.loads(text) if text else {}
+        return _json_request(f"{self.base_url}/api{path}", self.token, method, body)
 
     def send(self, msg_type: str, content: dict, channel: str = "shell") -> str:
         """One Jupyter message over the websocket (JSON text frame, as JupyterLab sends it); returns its id."""
