@@ -186,6 +186,10 @@ def _hub_config(base: Path, port: int, hub_port: int, proxy_api_port: int, servi
     bin_dir = Path(sys.executable).parent
     # No update check and no extension manager (it would query PyPI): nothing leaves 127.0.0.1.
     args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"]
+    # Kernels on Unix sockets: a TCP port picked for a kernel can be taken by another server's kernel before it
+    # binds (measured: 1 of 10 notebook starts failed with "Address already in use" when all students start at once).
+    # Their socket files go to one short runtime folder: a path inside a home passes the 107-byte limit of AF_UNIX.
+    args.append("--KernelManager.transport=ipc")
     if os.geteuid() == 0:
         args.append("--allow-root")
     settings = {
@@ -218,7 +222,11 @@ def _hub_config(base: Path, port: int, hub_port: int, proxy_api_port: int, servi
         "Spawner.ip": HOST,
         "Spawner.start_timeout": SPAWN_S,
         "Spawner.http_timeout": SPAWN_S,
-        "Spawner.environment": {"HF_HUB_OFFLINE": "1", "JUPYTER_PLATFORM_DIRS": "1"},
+        "Spawner.environment": {
+            "HF_HUB_OFFLINE": "1",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTER_RUNTIME_DIR": str(base / "rt"),
+        },
         "SimpleLocalProcessSpawner.home_dir_template": str(base / "homes" / "{username}"),
     }
     lines = ["# Written by benchmarks/classroom.py for one run; removed with its folder."]

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 
 import ipywidgets
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from benchmarks.timing import percentile, time_once
 from mha_lib import widgets
@@ -86,6 +89,24 @@ def _layout_cycle(control: ipywidgets.ValueWidget, start: object) -> tuple:
     distinct = getattr(widgets, "FIGURE_CACHE_SIZE", 1) + 2
     nearest = sorted((o for o in options if o != start), key=lambda o: abs(options.index(o) - here))
     return (*nearest[: distinct - 1], start)
+
+
+def reference_figure_ms(repeats: int = 15) -> float:
+    """Median ms for plain matplotlib to build a figure with one axes and an 8 × 8 image and save it as PNG.
+
+    Nothing of mha_lib runs in it: it tells how fast this machine runs matplotlib, so that explorer times
+    measured on different machines can be compared.
+    """
+    image = np.arange(64.0).reshape(8, 8)
+
+    def one() -> None:
+        fig = Figure(figsize=(3, 3), dpi=100)
+        FigureCanvasAgg(fig)
+        fig.add_axes((0.1, 0.1, 0.8, 0.8)).imshow(image)
+        fig.savefig(io.BytesIO(), format="png")
+
+    one()
+    return statistics.median(time_once(one) for _ in range(repeats))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import os
 
+from browser_lab import browser_context, lab  # noqa: F401  (session fixtures of both browser test files)
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=200, print_blob=True)
@@ -19,4 +20,4 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium (tests/test_browser.py)")
+    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium (tests/test_browser*.py)")
