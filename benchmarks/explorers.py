@@ -162,7 +162,7 @@ def cases() -> list[Case]:
             "training",
             widgets.explore_training,
             ("task",),
-            [_set("checkpoint", (5, 30, 12, 45, 20)), _set("head", (1, 2, 3, 0)), _set("layer", (0, 1))],
+            [_set("checkpoint", (5, 30, 12, 45, 20)), _set("head", (1, 0)), _set("layer", (0, 1))],
         ),
         Case(
             "tiling",

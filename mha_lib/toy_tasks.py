@@ -44,21 +44,28 @@ class TaskConfig:
     batch_size: int
     lr: float
     checkpoint_every: int
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (0.01 is PyTorch's default)
     min_repeat: int = 0  # induction: the repeated segment's length lies in [min_repeat, max_repeat]
     max_repeat: int = 0
 
 
-# Sizes measured on a 2-core CPU: reversal is solved in ~100 steps; induction sits near chance, then its
-# loss drops within ~100 steps (the phase change, around step 200-300) and passes 0.9 accuracy soon after.
-# Checkpoints every few steps keep the phase change visible on the explorer's slider.
+# Sizes measured on a 2-core CPU: reversal is solved in ~100 steps. Induction sits near chance, then its loss
+# drops within ~100 steps (the phase change, around step 150-250) and passes 0.9 accuracy soon after; right after
+# it, both heads of layer 1 do induction (redundant copies). Weight decay 1.0 (AdamW's decoupled decay: every
+# weight shrinks by lr · 1.0 = 0.5 % per step unless the loss keeps it) then prunes the copy: by step ~700 the
+# model keeps one previous-token head and one induction head. After 1000 steps, on seeds 0-4, zeroing either
+# leaves ≤ 0.26 accuracy (≤ 0.09 on 4 of them) and zeroing the other head of its layer costs ≤ 0.01. Measured on
+# seed 0: with the default decay 0.01 (600 steps) no single head is indispensable (zeroing any one leaves
+# ≥ 0.85), and with 4 heads per layer (1000 steps) layer 1 still keeps two induction heads. Training: ~20-25 s
+# on one thread. Checkpoints every 10 steps keep the phase change and the pruning visible on the slider.
 CONFIGS = {
     "reverse": TaskConfig(
         vocab=16, seq_len=12, d_model=32, num_heads=2, num_layers=1, causal=False,
         steps=150, batch_size=64, lr=3e-3, checkpoint_every=5,
     ),
     "induction": TaskConfig(
-        vocab=32, seq_len=32, d_model=32, num_heads=4, num_layers=2, causal=True,
-        steps=600, batch_size=64, lr=5e-3, checkpoint_every=10, min_repeat=4, max_repeat=12,
+        vocab=32, seq_len=32, d_model=32, num_heads=2, num_layers=2, causal=True,
+        steps=1000, batch_size=64, lr=5e-3, checkpoint_every=10, weight_decay=1.0, min_repeat=4, max_repeat=12,
     ),
 }  # fmt: skip
 
@@ -213,8 +220,8 @@ def ablate_heads(model: ToyTransformer, heads: Iterable[tuple[int, int]]) -> Toy
     that read that head's output are zeroed (the head still attends, but its output is multiplied by 0).
 
     >>> model = build_model("induction")
-    >>> ablated = ablate_heads(model, [(1, 2)])
-    >>> bool(ablated.layers[1].out_proj.weight[:, 16:24].eq(0).all()), bool(model.layers[1].out_proj.weight.ne(0).all())
+    >>> ablated = ablate_heads(model, [(1, 1)])
+    >>> bool(ablated.layers[1].out_proj.weight[:, 16:32].eq(0).all()), bool(model.layers[1].out_proj.weight.ne(0).all())
     (True, True)
     """
     ablated = copy.deepcopy(model)
@@ -307,7 +314,7 @@ def _fit(
 ) -> tuple[list[float], list[tuple[int, dict[str, Tensor]]]]:
     """AdamW on fresh batches from ``seed``'s generator: (loss per step, checkpoints)."""
     cfg = config(task)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(2 * seed + 1)
     build = _reverse_batch if task == "reverse" else _induction_batch
     losses: list[float] = []

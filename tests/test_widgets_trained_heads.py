@@ -49,13 +49,14 @@ def test_history_holds_every_checkpoint(history):
 
 
 def test_view_picks_the_checkpoint_layer_and_head():
-    view = scenario.training_view("induction", 3, 1, 2)
+    view = scenario.training_view("induction", 3, 1, 1)
     history = scenario.training_history("induction")
     assert view.step == history.steps[3] and view.loss == history.losses[view.step - 1]
     raw = scenario.trained("induction").losses
     assert view.loss == pytest.approx(sum(raw[view.step - 10 : view.step]) / 10)
-    assert torch.equal(view.weights, history.weights[3, 1, 2])
-    assert view.scores.shape == (2, 2, 4) and view.score_names == ("previous token", "induction")
+    assert torch.equal(view.weights, history.weights[3, 1, 1])
+    assert view.scores.shape == (2, 2, config("induction").num_heads)
+    assert view.score_names == ("previous token", "induction")
     future = torch.ones_like(view.weights, dtype=torch.bool).triu(1)
     assert bool((view.weights[future] == 0).all()), "the induction model is causal"
 
@@ -66,12 +67,28 @@ def test_induction_scores_rise_over_training():
     assert float(scores[0, 0, 0].max()) < 0.2 < 0.4 < float(scores[-1, 0, 0].max())
 
 
+def test_ablation_history_shows_the_redundant_copy_pruned():
+    """Notebook 07, Step 9: right after the phase change either layer-1 head alone keeps the accuracy high; at the
+    end one of them is indispensable and the other is not. The last row is Step 8's single-head ablation."""
+    ablations = scenario.ablation_history("induction", every=2)
+    cfg = config("induction")
+    assert ablations is scenario.ablation_history("induction", every=2), "computed once per process"
+    assert ablations.steps == tuple(scenario.trained("induction").steps[::2])
+    assert ablations.full.shape == (len(ablations.steps),)
+    assert ablations.without.shape == (len(ablations.steps), cfg.num_layers, cfg.num_heads)
+    layer1 = ablations.without[:, 1]  # (C, H)
+    assert float(layer1[ablations.steps.index(300)].min()) > 0.8, "two induction heads after the phase change"
+    assert float(layer1[-1].min()) < 0.5 and float(layer1[-1].max()) > float(ablations.full[-1]) - 0.05
+    with pytest.raises(ValueError, match="every"):
+        scenario.ablation_history("induction", every=0)
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [
         (("sort", 0, 0, 0), "task"),
         (("reverse", 0, 1, 0), "layer"),
-        (("induction", 0, 0, 4), "head"),
+        (("induction", 0, 0, config("induction").num_heads), "head"),
         (("reverse", 10_000, 0, 0), "checkpoint"),
     ],
 )
@@ -90,8 +107,8 @@ def test_explorer_controls_update_state_and_image():
     explorer.controls["checkpoint"].value = 5
     assert explorer.state.step == history.steps[5] and bytes(explorer.image.value) != before
     assert explorer.figure is figure, "a slider move redraws the same figure"
-    explorer.controls["head"].value = 3
-    assert explorer.state.head == 3 and "step 50" in explorer.summary.value
+    explorer.controls["head"].value = 1
+    assert explorer.state.head == 1 and "step 50" in explorer.summary.value
     explorer.controls["task"].value = "reverse"
     assert explorer.state.task == "reverse" and explorer.controls["layer"].max == 0
     assert explorer.state.head <= config("reverse").num_heads - 1

@@ -1,28 +1,34 @@
-"""Notebook 07: trained toy models watched over training — each head's weights on a fixed example and the
-heads' scores at every kept checkpoint, computed once per kernel (training included) and then only looked up.
+"""Notebook 07: trained toy models watched over training — each head's weights on a fixed example, the heads'
+scores and the accuracy with each head zeroed at every kept checkpoint, computed once per kernel (training
+included) and then only looked up. Checkpoints are evaluated with ``toy_tasks.TRAIN_THREADS`` threads: small
+forward passes, a hundred of them, run faster on one thread than on several threads fighting a busy machine.
 
 >>> history = training_history("reverse", steps=10)
 >>> history.weights.shape, history.score_names
 (torch.Size([3, 1, 2, 12, 12]), ('mirror',))
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 import torch
 from torch import Tensor
 
-from mha_lib._validate import require_choice, require_int
+from mha_lib._validate import require_choice, require_count, require_int
 from mha_lib.toy_tasks import (
     TASKS,
+    TRAIN_THREADS,
     Trained,
+    ablate_head,
     config,
     example,
     induction_score,
     make_batch,
     mirror_score,
     previous_token_score,
+    token_accuracy,
     token_labels,
     train,
 )
@@ -31,9 +37,22 @@ SCORE_BATCH = 64  # held-out sequences the head scores are averaged over
 SCORE_SEED = 7  # their seed (training draws from odd seeds 2·seed + 1, the accuracy batch from 0)
 SCORE_NAMES = {"reverse": ("mirror",), "induction": ("previous token", "induction")}
 SMOOTHING = 10  # the drawn loss is the mean of the last 10 steps: each step scores only a few hundred tokens
+ABLATION_BATCH = 256  # held-out sequences the ablation accuracies are measured on: notebook 07's batch
+ABLATION_SEED = 11  # ... and its seed
 
 _TRAINED: dict[tuple[str, int, int | None], Trained] = {}
 _HISTORIES: dict[tuple[str, int, int | None], "TrainingHistory"] = {}
+_ABLATIONS: dict[tuple[str, int, int | None, int], "AblationHistory"] = {}
+
+
+@contextmanager
+def _train_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def trained(
@@ -91,7 +110,7 @@ def training_history(task: str, *, seed: int = 0, steps: int | None = None) -> T
     shown = example(task)  # (1, T)
     inputs, targets = make_batch(task, SCORE_BATCH, seed=SCORE_SEED)  # (B, T)
     weights, scores = [], []
-    with torch.no_grad():
+    with torch.no_grad(), _train_threads():
         for step in run.steps:
             model = run.model_at(step)
             weights.append(torch.stack([w[0] for w in model(shown)[1]]))  # (L, H, T, T)
@@ -106,6 +125,47 @@ def training_history(task: str, *, seed: int = 0, steps: int | None = None) -> T
         scores=torch.stack(scores),  # (C, S, L, H)
     )
     _HISTORIES[key] = history
+    return history
+
+
+@dataclass(frozen=True, eq=False)
+class AblationHistory:
+    """Single-head ablation over training: at each picked checkpoint, the accuracy on the scored positions of
+    ABLATION_BATCH held-out sequences (seed ABLATION_SEED), whole and with each head zeroed."""
+
+    task: str
+    steps: tuple[int, ...]  # the picked checkpoints' training steps, C of them
+    full: Annotated[Tensor, "checkpoints"]  # accuracy of the whole model
+    without: Annotated[Tensor, "checkpoints layers heads"]  # accuracy with head (layer, head) zeroed
+
+
+def ablation_history(task: str, *, seed: int = 0, steps: int | None = None, every: int = 1) -> AblationHistory:
+    """Train (or reuse) ``task``'s model and, at every ``every``-th kept checkpoint (and the last one), zero each
+    head in turn (``toy_tasks.ablate_head``) and measure the accuracy. Cached per (task, seed, steps, every).
+
+    >>> history = ablation_history("reverse", steps=10, every=2)
+    >>> history.steps, tuple(history.full.shape), tuple(history.without.shape)
+    ((0, 10), (2,), (2, 1, 2))
+    """
+    key = (require_choice("task", task, TASKS), seed, steps, require_count("every", every, "every=2"))
+    if key in _ABLATIONS:
+        return _ABLATIONS[key]
+    run, cfg = trained(task, seed=seed, steps=steps), config(task)
+    picked = run.steps[::every] if (len(run.steps) - 1) % every == 0 else [*run.steps[::every], run.steps[-1]]
+    inputs, targets = make_batch(task, ABLATION_BATCH, seed=ABLATION_SEED)  # (B, T)
+    full, without = [], []
+    with _train_threads():
+        for step in picked:
+            model = run.model_at(step)
+            full.append(token_accuracy(model, inputs, targets))
+            without.append(
+                [
+                    [token_accuracy(ablate_head(model, layer, head), inputs, targets) for head in range(cfg.num_heads)]
+                    for layer in range(cfg.num_layers)
+                ]
+            )
+    history = AblationHistory(task, tuple(picked), torch.tensor(full), torch.tensor(without))  # (C,), (C, L, H)
+    _ABLATIONS[key] = history
     return history
 
 
