@@ -69,7 +69,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: venv browser-deps proxy lint
-	CLASSROOM_STUDENTS=3 $(PY) -m pytest --nbval --nbval-current-env -q -n 2 --dist loadfile
+	CLASSROOM_STUDENTS=3 $(PY) -m pytest --nbval --nbval-current-env -q -n 2 --dist loadfile --durations=15
 
 bench: venv browser-deps proxy
 	$(PY) -m benchmarks.run
