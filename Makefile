@@ -1,5 +1,8 @@
 # Two commands for a fresh machine: `make lab` and `make test` (see README.md).
 SHELL := /bin/bash
+# Where the environment sets PYTHONDONTWRITEBYTECODE (this machine does), every kernel and test process would
+# compile torch anew; without it Python caches each module's bytecode the first time it is imported.
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -20,16 +23,14 @@ $(PY):
 
 # Reinstall only when requirements or packaging change. torch comes first, from pip: only pip finds the
 # machine's CPU wheel of the pinned release. The rest comes from uv, constrained to that same pin so that it
-# can never fetch another torch build; it resolves and installs in seconds where pip took minutes. Then
-# site-packages is byte-compiled once on every core (pip compiled file by file, most of its install time; without
-# it every kernel would compile torch again). The one file skipped is torch's Python 3.12-only syntax test.
+# can never fetch another torch build; it resolves and installs in seconds where pip took minutes (most of
+# them compiling every file of site-packages to bytecode; Python now compiles a module when it is first imported).
 # --no-deps on requirements-nodeps.txt: packages whose declared dependencies would pull torch unpinned.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | $(PY)
 	grep -m1 '^torch==' requirements.txt > $(TORCH_PIN)
 	$(PY) -m pip install --quiet --no-compile -r $(TORCH_PIN) "uv>=0.9" 2>&1 | grep -v "is ignored"; exit $${PIPESTATUS[0]}
 	$(UV) pip install --python $(PY) --quiet --constraint $(TORCH_PIN) -r requirements.txt
 	$(UV) pip install --python $(PY) --quiet --no-deps -r requirements-nodeps.txt
-	$(PY) -m compileall -q -j 0 -x 'py312_intrinsics\.py$$' $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 	touch $(STAMP)
 
 venv: $(STAMP)

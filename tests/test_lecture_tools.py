@@ -121,3 +121,12 @@ def test_predict_first_hides_then_reveals_and_keeps_score(make):
         assert predictor.score.value == "score: 1 of 2" and predictor.prompt.value.startswith("Not this time")
     predictor.switch.value = False
     assert explorer.image.value == shown
+
+
+def test_classroom_redraws_open_explorers_only():
+    shown, closed = explore_masking(), explore_masking()
+    screen = bytes(shown.image.value)
+    closed.close()
+    classroom(True)
+    assert bytes(shown.image.value) != screen, "the open explorer is redrawn at projector size"
+    assert bytes(closed.image.value) == screen, "a closed explorer is left as it was"

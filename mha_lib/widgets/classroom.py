@@ -44,14 +44,16 @@ _FIT = {"width": "auto"}  # tool buttons as wide as their text, at any font size
 
 
 def classroom(on: bool = True) -> None:
-    """Projector mode (``on``) or back to the screen for every explorer created afterwards and those on screen:
+    """Projector mode (``on``) or back to the screen for every explorer created afterwards and every open one:
     larger fonts in controls and figures, white lines between heatmap cells, the inferno colour map (its
     lightness runs from black to near white, so the order of the weights survives a washed-out projector),
-    larger toggle buttons."""
+    larger toggle buttons. A closed explorer (``.close()``) is not redrawn."""
     if bool(on) == style.PROJECTOR:
         return
     style.use_projector(on)
     for explorer in list(_LIVE):
+        if explorer.comm is None:  # closed: nobody sees it
+            continue
         explorer.tools.projector.value = style.PROJECTOR  # its observer calls classroom(on) again: a no-op
         explorer.restyle()
 
