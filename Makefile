@@ -69,8 +69,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Two workers, each running one test file or notebook at a time (--dist loadfile), taken in collection order:
+# by default xdist starts the files with the most tests first, which left the two browser files (a few tests of
+# about a minute each) to the end, both at once.
 test: venv browser-deps proxy lint
-	CLASSROOM_STUDENTS=3 $(PY) -m pytest --nbval --nbval-current-env -q -n 2 --dist loadfile --durations=15
+	CLASSROOM_STUDENTS=3 $(PY) -m pytest --nbval --nbval-current-env -q -n 2 --dist loadfile --no-loadscope-reorder \
+	  --durations=15
 
 bench: venv browser-deps proxy
 	$(PY) -m benchmarks.run
