@@ -9,7 +9,7 @@ makes controls readable from the back of a room, and the figure cache.
 """
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,13 @@ def slider(description: str, value: int, low: int, high: int) -> widgets.IntSlid
     """An integer slider that updates while dragged (``value`` already checked to lie in [low, high])."""
     return widgets.IntSlider(
         value=value, min=low, max=high, description=description, style=STYLE, layout=wide(), continuous_update=True
+    )
+
+
+def choice_slider(description: str, options: Sequence, value: object) -> widgets.SelectionSlider:
+    """A slider over ``options`` (values, or (label, value) pairs) that updates while dragged."""
+    return widgets.SelectionSlider(
+        options=options, value=value, description=description, style=STYLE, layout=wide(), continuous_update=True
     )
 
 

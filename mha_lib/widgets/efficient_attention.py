@@ -28,7 +28,7 @@ from mha_lib.scenarios.efficient_attention import (
 )
 from mha_lib.viz.efficient_attention import KVCacheFigure, TilingFigure
 from mha_lib.viz.live import LiveFigure
-from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, choice_slider, readout, seed_slider, slider
 
 
 class TilingExplorer(Explorer):
@@ -112,14 +112,7 @@ class KVCacheExplorer(Explorer):
         kv_cache_compute(num_tokens, num_kv_heads, seed)  # checks every argument, naming it
         controls = {
             "num_tokens": slider("tokens decoded", num_tokens, *SEQ_LEN_RANGE),
-            "num_kv_heads": widgets.SelectionSlider(
-                options=KV_HEAD_CHOICES,
-                value=num_kv_heads,
-                description=f"KV heads (of {KV_QUERY_HEADS} query heads)",
-                style=STYLE,
-                layout=wide(),
-                continuous_update=True,
-            ),
+            "num_kv_heads": choice_slider(f"KV heads (of {KV_QUERY_HEADS} query heads)", KV_HEAD_CHOICES, num_kv_heads),
             "seed": seed_slider(seed),
         }
         self.summary = readout()

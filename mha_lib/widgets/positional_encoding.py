@@ -24,7 +24,7 @@ from mha_lib.scenarios.positional_encoding import (
 )
 from mha_lib.viz import LiveFigure
 from mha_lib.viz.positional_encoding import PositionsFigure
-from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, choice_slider, readout, seed_slider, slider
 
 
 class PositionsExplorer(Explorer):
@@ -41,23 +41,11 @@ class PositionsExplorer(Explorer):
         slopes = alibi_slopes(ALIBI_HEADS)
         controls = {
             "kind": widgets.ToggleButtons(options=KINDS, value=kind, description="encoding", style=STYLE),
-            "d_model": widgets.SelectionSlider(
-                options=D_MODEL_CHOICES,
-                value=d_model,
-                description="d_model",
-                style=STYLE,
-                layout=wide(),
-                continuous_update=True,
-            ),
+            "d_model": choice_slider("d_model", D_MODEL_CHOICES, d_model),
             "seq_len": slider("sequence length T", seq_len, *SEQ_LEN_RANGE),
             "offset": slider("offset k", offset, *OFFSET_RANGE),  # every position + k
-            "head": widgets.SelectionSlider(
-                options=[(f"{h}: m = 1/{round(1 / m)}", h) for h, m in enumerate(slopes)],
-                value=head,
-                description="ALiBi head",
-                style=STYLE,
-                layout=wide(),
-                continuous_update=True,
+            "head": choice_slider(
+                "ALiBi head", [(f"{h}: m = 1/{round(1 / m)}", h) for h, m in enumerate(slopes)], head
             ),
             "seed": seed_slider(seed),
         }

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 from mha_lib.data import tokens
 from mha_lib.scenarios.scaling import D_K_CHOICES, SEQ_LEN_RANGE, TEMPERATURE_RANGE, ScalingScenario, scaling_compute
 from mha_lib.viz import LiveFigure, ScalingFigure
-from mha_lib.widgets.base import STYLE, Explorer, readout, seed_slider, slider, wide
+from mha_lib.widgets.base import STYLE, Explorer, choice_slider, readout, seed_slider, slider, wide
 
 
 class ScalingExplorer(Explorer):
@@ -25,14 +25,7 @@ class ScalingExplorer(Explorer):
         scaling_compute(d_k, scaled, temperature, seed, seq_len)  # checks every argument, naming it
         low, high = (math.log10(t) for t in TEMPERATURE_RANGE)
         controls = {
-            "d_k": widgets.SelectionSlider(
-                options=sorted({*D_K_CHOICES, d_k}),
-                value=d_k,
-                description="d_k",
-                style=STYLE,
-                layout=wide(),
-                continuous_update=True,
-            ),
+            "d_k": choice_slider("d_k", sorted({*D_K_CHOICES, d_k}), d_k),
             "scaled": widgets.Checkbox(value=bool(scaled), description="scale scores by 1/√d_k", style=STYLE),
             "temperature": widgets.FloatLogSlider(
                 value=temperature,
