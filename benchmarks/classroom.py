@@ -310,6 +310,16 @@ class Failure(Exception):
     """A student's step that did not work: the stage and what happened."""
 
 
+def _stream_events(stream: Iterator[bytes], end: float, late: str) -> Iterator[dict]:
+    """The JSON ``data:`` events of a server-sent event stream (the hub's spawn progress, nbgitpuller's pull);
+    ``Failure(late)`` once ``time.monotonic()`` passes ``end``."""
+    for line in stream:
+        if time.monotonic() > end:
+            raise Failure(late)
+        if line.startswith(b"data:"):
+            yield json.loads(line.removeprefix(b"data:"))
+
+
 @dataclass
 class Student:
     name: str
@@ -407,12 +417,7 @@ class Student:
         request = urllib.request.Request(f"{self.hub.url}/hub/api/users/{self.name}/server/progress")
         request.add_header("Authorization", f"token {self.hub.token}")
         with urllib.request.urlopen(request, timeout=REQUEST_S) as stream:  # the hub sends a keepalive every 8 s
-            for line in stream:
-                if time.monotonic() > end:
-                    raise Failure(f"not ready after {SPAWN_S} s")
-                if not line.startswith(b"data:"):
-                    continue
-                event = json.loads(line.removeprefix(b"data:"))
+            for event in _stream_events(stream, end, f"not ready after {SPAWN_S} s"):
                 if event.get("ready"):
                     self.spawn_s = time.perf_counter() - start
                     return
@@ -441,12 +446,7 @@ class Student:
         api = f"{self.base_url}/git-pull/api?" + urllib.parse.urlencode({k: query[k][0] for k in ("repo", "branch")})
         end = time.monotonic() + deadline.left(PULL_S)
         with urllib.request.urlopen(urllib.request.Request(api, headers=auth), timeout=REQUEST_S) as stream:
-            for line in stream:
-                if time.monotonic() > end:
-                    raise Failure(f"nbgitpuller did not finish within {PULL_S} s")
-                if not line.startswith(b"data:"):
-                    continue
-                event = json.loads(line.removeprefix(b"data:"))
+            for event in _stream_events(stream, end, f"nbgitpuller did not finish within {PULL_S} s"):
                 if event.get("phase") == "error":
                     raise Failure(f"nbgitpuller: {event.get('message')}")
                 if event.get("phase") == "finished":
