@@ -6,6 +6,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.transforms import IdentityTransform
 from PIL import Image
@@ -104,3 +106,22 @@ def test_rotated_bitmap_labels_draw_the_pixels_of_rotated_text(text, ha, va):
 def test_bitmap_labels_need_one_anchor_per_text():
     with pytest.raises(ValueError, match="got 2 texts for 1 anchors"):
         raster.BitmapLabels(["我", "想"], [(0, 0)], IdentityTransform())
+
+
+@pytest.mark.parametrize("bounds", [(0.3, 0.25, 0.15, 2.0), (0.3137, 0.2571, 0.15, 1.9333)])
+@pytest.mark.parametrize(("cmap", "low", "high"), [("viridis", 0.0, 1.0), ("RdBu_r", -2.0, 2.0)])
+def test_colour_bar_draws_the_pixels_of_matplotlibs(bounds, cmap, low, high):
+    ticks = np.linspace(low, high, 5)
+    pictures = []
+    for light in (False, True):
+        fig = Figure(figsize=(1.0, 2.5), dpi=100)
+        scale = ScalarMappable(Normalize(low, high), cmap)
+        if light:
+            fig.add_artist(raster.ColourBar(fig, scale, bounds, ticks=ticks))
+        else:
+            left, bottom, width, height = bounds
+            bar = fig.colorbar(scale, cax=fig.add_axes((left / 1.0, bottom / 2.5, width / 1.0, height / 2.5)))
+            bar.set_ticks(ticks, labels=[""] * len(ticks))  # tick marks, no numbers
+        pictures.append(_draw(fig))
+    assert (pictures[0][..., :3] < 128).any()  # the frame and the dark end of the map were drawn
+    assert np.abs(pictures[0] - pictures[1]).max() <= 1  # one level of rounding in the gradient

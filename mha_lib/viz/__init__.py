@@ -12,8 +12,8 @@ Importing ``mha_lib.viz`` registers the course font, so tick labels such as æˆ‘æ
   (with ``plot_word_heads``, English token labels upright, for notebook 08's cells).
 - ``style``: colours, colour maps, font sizes, DPI, the inches of the layout; ``fonts``: the CJK font.
 - ``layout``: hand layout in inches (panels, head grids, colour bars, token labels), for static and explorer
-  figures alike. ``raster``: ``CellImage``, ``BitmapLabels``, ``encode_png``, the only code that reaches into
-  matplotlib internals.
+  figures alike. ``raster``: ``CellImage``, ``BitmapLabels``, ``ColourBar``, ``encode_png``, the only code that
+  reaches into matplotlib internals.
 
 >>> import matplotlib as mpl
 >>> mpl.rcParams["font.sans-serif"][0] == CJK_FAMILY  # importing mha_lib.viz registered the course font

@@ -136,7 +136,7 @@ class KVCacheFigure(LiveFigure):
                                       aspect="auto", xlabel="cached key", bitmaps=True)  # fmt: skip
         self.keys_image.set_clim(-2.5, 2.5)
         self.weights_image.set_cmap(mpl.colormaps[style.WEIGHTS_CMAP].with_extremes(bad=style.BLOCKED_COLOR))
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights, bitmaps=True)
         self.keys_title = self._title(ax_keys, animated=True)
         self._title(ax_weights, "newest token's weights per query head")
         self._animate(self.keys_image, self.weights_image)

@@ -27,7 +27,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from mha_lib.viz import style
 from mha_lib.viz.fonts import _text_width
-from mha_lib.viz.raster import BitmapLabels, CellImage
+from mha_lib.viz.raster import BitmapLabels, CellImage, ColourBar
 
 
 def _as_array(x: object, name: str, ndim: int) -> np.ndarray:
@@ -173,25 +173,54 @@ def _colorbar(
     label: str | None = None,
     ticks: Sequence[float] | None = None,
     tick_labels: Sequence[str] | None = None,
-) -> Colorbar:
+    bitmaps: bool = False,
+) -> Colorbar | ColourBar:
     """A colour bar for ``image`` with its lower-left corner at (x, y) inches (room from ``_colorbar_width``).
 
     ``ticks`` default to the ends and the middle of the scale: fewer numbers to draw than matplotlib's six.
+    ``bitmaps=True`` (explorer figures) draws a ``ColourBar`` with its numbers as ``BitmapLabels`` (in its
+    ``numbers``) instead of building an Axes; otherwise it is matplotlib's ``Colorbar``.
     """
-    bar = fig.colorbar(image, cax=_add_axes(fig, x, y, style.CBAR_WIDTH, height))
     low, high = image.get_clim()
-    bar.set_ticks([low, (low + high) / 2, high] if ticks is None else ticks, labels=tick_labels)
-    bar.ax.tick_params(labelsize=style.SMALL_FONT_SIZE)
+    ticks = [low, (low + high) / 2, high] if ticks is None else list(ticks)
+    if not bitmaps:
+        bar = fig.colorbar(image, cax=_add_axes(fig, x, y, style.CBAR_WIDTH, height))
+        bar.set_ticks(ticks, labels=tick_labels)
+        bar.ax.tick_params(labelsize=style.SMALL_FONT_SIZE)
+        if label:
+            bar.set_label(label, fontsize=style.SMALL_FONT_SIZE)
+        return bar
+    bar = fig.add_artist(ColourBar(fig, image, (x, y, style.CBAR_WIDTH, height), ticks=ticks))
+    texts = _tick_texts(ticks) if tick_labels is None else list(tick_labels)
+    beside = bar.value_transform + ScaledTranslation(2 * ColourBar.TICK_POINTS / 72, 0, fig.dpi_scale_trans)
+    numbers = BitmapLabels(texts, [(1.0, t) for t in ticks], beside, size=style.SMALL_FONT_SIZE, ha="left")
+    bar.numbers = fig.add_artist(numbers)
     if label:
-        bar.set_label(label, fontsize=style.SMALL_FONT_SIZE)
+        label_x = (
+            x + style.CBAR_WIDTH + (2 * ColourBar.TICK_POINTS + 4) / 72 + _text_width(texts, style.SMALL_FONT_SIZE)
+        )
+        where = [(label_x, y + height / 2)]
+        fig.add_artist(
+            BitmapLabels([label], where, fig.dpi_scale_trans, size=style.SMALL_FONT_SIZE, rotation=90, ha="left")
+        )
     return bar
 
 
-def _colorbar_beside(fig: Figure, image: ScalarMappable, ax: Axes, **ticks: Sequence) -> Colorbar:
-    """An unlabelled colour bar just right of ``ax`` and as tall as it; ``ticks`` as for ``_colorbar``."""
+def _tick_texts(ticks: Sequence[float]) -> list[str]:
+    """Tick numbers with as many decimals as the most precise one needs, as matplotlib writes them.
+
+    >>> _tick_texts([0.0, 0.5, 1.0])
+    ['0.0', '0.5', '1.0']
+    """
+    decimals = max(next(d for d in range(7) if abs(round(t, d) - t) < 1e-9 or d == 6) for t in ticks)
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
+def _colorbar_beside(fig: Figure, image: ScalarMappable, ax: Axes, **options: object) -> Colorbar | ColourBar:
+    """An unlabelled colour bar just right of ``ax`` and as tall as it; ``options`` as for ``_colorbar``."""
     left, bottom, width, height = ax.get_position().bounds
     fig_width, fig_height = fig.get_size_inches()
-    return _colorbar(fig, image, (left + width) * fig_width + 0.12, bottom * fig_height, height * fig_height, **ticks)
+    return _colorbar(fig, image, (left + width) * fig_width + 0.12, bottom * fig_height, height * fig_height, **options)
 
 
 class _Row:
@@ -261,5 +290,6 @@ def _head_grid(
         cols = (col_labels, "key") if last_in_column else (None, None)
         images.append(_heatmap(ax, blank, rows[0], cols[0], xlabel=cols[1], ylabel=rows[1], bitmaps=bitmaps))
         axes.append(ax)
-    _colorbar(fig, images[0], grid_right + 0.12, bottom, (nrows - 1) * pitch_y + height, label="attention weight")
+    bar_height = (nrows - 1) * pitch_y + height
+    _colorbar(fig, images[0], grid_right + 0.12, bottom, bar_height, label="attention weight", bitmaps=bitmaps)
     return axes, images

@@ -135,18 +135,10 @@ class LiveFigure:
         The bar itself never changes: it is drawn once for ±1 into the cached background, and only its tick
         numbers are animated. Redrawing a real colour bar cost ~15 ms per update.
         """
-        ticks = style.SYMMETRIC_TICKS
         scale = ScalarMappable(Normalize(-1.0, 1.0), image.get_cmap())
-        blank = [""] * len(ticks)  # tick marks stay, the numbers are drawn separately
-        bar = _colorbar_beside(self.fig, scale, ax, ticks=ticks, tick_labels=blank)
-        shift = ScaledTranslation(2 * style.LABEL_PAD / 72, 0, self.fig.dpi_scale_trans)
-        anchors = [(1, t) for t in ticks]
-        numbers = BitmapLabels(
-            blank, anchors, bar.ax.get_yaxis_transform() + shift, size=style.SMALL_FONT_SIZE, ha="left", va="center"
-        )
-        bar.ax.add_artist(numbers)
-        self._animate(numbers)
-        return numbers
+        bar = _colorbar_beside(self.fig, scale, ax, ticks=style.SYMMETRIC_TICKS, bitmaps=True)
+        self._animate(bar.numbers)
+        return bar.numbers
 
     def _scores_and_weights(self, ax_scores: Axes, ax_weights: Axes, tokens: Sequence[str]) -> None:
         """The (T, T) scores heatmap (colour bar centred on 0, following the data) and the weights heatmap
@@ -156,7 +148,7 @@ class LiveFigure:
         self.scores_image = _heatmap(ax_scores, blank, **labels, cmap=style.SCORES_CMAP, vmin=-1.0, ylabel="query")
         self.weights_image = _heatmap(ax_weights, blank, **labels)
         self.scores_ticks = self._symmetric_colorbar(self.scores_image, ax_scores)
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights, bitmaps=True)
 
     def _show_scores_and_weights(self, scores: object, weights: object) -> np.ndarray:
         """Put (T, T) ``scores`` and ``weights`` into the panels of ``_scores_and_weights``; returns the weights

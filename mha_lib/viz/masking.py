@@ -42,7 +42,7 @@ class MaskingFigure(LiveFigure):
         self.weights_image = _heatmap(ax_weights, blank, **labels)
         for ax, title in zip((ax_mask, ax_weights), titles):
             self._title(ax, title)
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights, bitmaps=True)
         self._animate(self.mask_image, self.weights_image)
         self._weights_panel(self.weights_image)
 

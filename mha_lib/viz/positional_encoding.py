@@ -79,7 +79,7 @@ class PositionsFigure(LiveFigure):
 
         token_axes = {"row_labels": self.tokens, "col_labels": self.tokens, "xlabel": "key", "ylabel": "query"}
         self.weights_image = _heatmap(ax_weights, np.zeros((n, n)), **token_axes, bitmaps=True)
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights, bitmaps=True)
         self.weights_title = self._dynamic_suffix(ax_weights, WEIGHTS_TITLE, " 0.000")
 
         ax_curve.set_xlim(-0.5, self.max_distance + 0.5)

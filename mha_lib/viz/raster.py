@@ -1,10 +1,11 @@
-"""The three places that reach into matplotlib's drawing internals; after a matplotlib upgrade, read this file.
+"""The four places that reach into matplotlib's drawing internals; after a matplotlib upgrade, read this file.
 
 Each is kept because it was measured (plain matplotlib made the explorers 2–4× slower at 16 heads), and each
 draws exactly the pixels of the public way, which ``tests/test_raster.py`` checks:
 
 - ``CellImage``: a heatmap image that colours each cell once (``AxesImage.make_image``).
 - ``BitmapLabels``: short texts blended from cached bitmaps (``RendererAgg.draw_image``).
+- ``ColourBar``: a colour bar without an Axes (``RendererBase.draw_image`` and ``draw_path``).
 - ``encode_png``: the Agg canvas as PNG bytes, without re-rendering (``FigureCanvasAgg.buffer_rgba``).
 """
 
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from matplotlib.transforms import Bbox, Transform
+from matplotlib.path import Path
+from matplotlib.transforms import Bbox, BboxTransformFrom, BboxTransformTo, IdentityTransform, Transform
 
 from mha_lib.viz import style
 from mha_lib.viz.fonts import _text_width
@@ -158,6 +161,62 @@ def _text_bitmap(
         return None, 0, 0
     crop = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1][::-1].copy()
     return crop, int(cols[0]) - anchor_x, int(height - 1 - rows[-1]) - anchor_y
+
+
+class ColourBar(Artist):
+    """A vertical colour bar: the colour map as one image, its black frame and tick marks; no Axes.
+
+    ``Figure.colorbar`` builds an Axes with matplotlib's tick machinery, ~25 ms per bar before it is drawn,
+    and an explorer builds a new figure with up to three bars on every layout change. Inside the frame these
+    are the pixels of matplotlib's bar (``tests/test_raster.py``). ``bounds`` are (x, y, width, height) in
+    inches from the figure's lower-left corner; ``value_transform`` maps (0..1 across the bar, a value on its
+    scale) to display coordinates, for the tick numbers beside it.
+
+    >>> fig = Figure(figsize=(1, 2), dpi=50)
+    >>> from matplotlib.colors import Normalize
+    >>> scale = ScalarMappable(Normalize(0.0, 1.0), "viridis")
+    >>> bar = fig.add_artist(ColourBar(fig, scale, (0.4, 0.2, 0.2, 1.6), ticks=[0.0, 1.0]))
+    >>> FigureCanvasAgg(fig).draw()
+    >>> bar.value_transform.transform([(1.0, 1.0)]).round().tolist()  # top right corner, in pixels
+    [[30.0, 90.0]]
+    """
+
+    TICK_POINTS = 3.5  # matplotlib's default tick length and, between tick and number, its pad
+    LINE_POINTS = 0.8  # matplotlib's default frame and tick width
+
+    def __init__(
+        self, fig: Figure, scale: ScalarMappable, bounds: tuple[float, float, float, float], *, ticks: Sequence[float]
+    ) -> None:
+        super().__init__()
+        self.cmap, self.norm = scale.get_cmap(), scale.norm
+        self.low, self.high = scale.get_clim()
+        self.ticks = list(ticks)
+        self.numbers: BitmapLabels | None = None  # the tick numbers: a figure artist of their own, to animate
+        box = BboxTransformTo(Bbox.from_bounds(*bounds)) + fig.dpi_scale_trans  # (0..1, 0..1) → display
+        self.value_transform = BboxTransformFrom(Bbox([[0.0, self.low], [1.0, self.high]])) + box
+        self.set_transform(IdentityTransform())
+
+    def draw(self, renderer) -> None:
+        if not self.get_visible():
+            return
+        (left, bottom), (right, top) = self.value_transform.transform([(0.0, self.low), (1.0, self.high)])
+        x0, x1, y0, y1 = round(left), round(right), round(bottom), round(top)  # whole pixels
+        values = self.low + (np.arange(y0, y1) + 0.5 - bottom) / (top - bottom) * (self.high - self.low)
+        colours = self.cmap(self.norm(values), bytes=True)  # (height, 4), bottom row first as draw_image takes it
+        gc = renderer.new_gc()
+        renderer.draw_image(gc, x0, y0, np.repeat(colours[:, None], x1 - x0, axis=1))  # (height, width, 4)
+        gc.set_foreground("black")
+        gc.set_linewidth(self.LINE_POINTS)
+        gc.set_joinstyle("miter")
+        gc.set_capstyle("projecting")
+        frame = Path([(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)], closed=True)
+        renderer.draw_path(gc, frame, IdentityTransform())
+        length = renderer.points_to_pixels(self.TICK_POINTS)
+        gc.set_capstyle("butt")
+        for y in self.value_transform.transform([(1.0, t) for t in self.ticks])[:, 1]:
+            renderer.draw_path(gc, Path([(right, y), (right + length, y)]), IdentityTransform())
+        gc.restore()
+        self.stale = False
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:

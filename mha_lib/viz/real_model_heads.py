@@ -150,7 +150,7 @@ class PretrainedFigure(LiveFigure):
         self._build_overview(ax_grid)
         self.enlarged = _heatmap(ax_big, np.zeros((n, n)), self.tokens, None, ylabel="query", bitmaps=True)
         _upright_key_labels(ax_big, self.tokens, bitmaps=True)
-        _colorbar_beside(self.fig, self.enlarged, ax_big)
+        _colorbar_beside(self.fig, self.enlarged, ax_big, bitmaps=True)
         self.big_title = self._title(ax_big, animated=True)
         self._animate(self.overview, self.entropy_texts, self.frame, self.enlarged)
 

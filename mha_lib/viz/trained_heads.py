@@ -58,7 +58,7 @@ class TrainingFigure(LiveFigure):
         self.weights_image = _heatmap(
             ax_weights, np.zeros((n, n)), self.tokens, self.tokens, xlabel="key", ylabel="query", bitmaps=True
         )
-        _colorbar_beside(self.fig, self.weights_image, ax_weights)
+        _colorbar_beside(self.fig, self.weights_image, ax_weights, bitmaps=True)
         self.weights_title = self._title(ax_weights, animated=True)
 
         x = np.arange(1, len(self.losses) + 1)
