@@ -10,7 +10,16 @@ from matplotlib.transforms import ScaledTranslation
 
 from mha_lib.viz import style
 from mha_lib.viz.fonts import _text_width
-from mha_lib.viz.layout import _as_array, _colorbar_beside, _heatmap, _masked, _Row, _tick_positions, _token_inches
+from mha_lib.viz.layout import (
+    _as_array,
+    _axis_label,
+    _colorbar_beside,
+    _heatmap,
+    _masked,
+    _Row,
+    _tick_positions,
+    _token_inches,
+)
 from mha_lib.viz.live import LiveFigure, _symmetric_limit
 from mha_lib.viz.raster import BitmapLabels
 
@@ -111,7 +120,7 @@ class PositionsFigure(LiveFigure):
         labels = BitmapLabels([""] * len(shown), [(0, i) for i in shown], left, size=size, ha="right", va="center")
         ax.add_artist(labels)
         width = _text_width(["00"], size)
-        ax.set_ylabel("position p", fontsize=style.FONT_SIZE, labelpad=2 * style.LABEL_PAD + 72 * width)
+        _axis_label(ax, "position p", "y", 2 * style.LABEL_PAD + 72 * width, bitmaps=True)
         self._shown = list(shown)
         return labels
 

@@ -24,6 +24,7 @@ from mha_lib.viz.fonts import _text_width
 from mha_lib.viz.layout import (
     _add_axes,
     _as_array,
+    _axis_label,
     _check_labels,
     _colorbar_beside,
     _colorbar_width,
@@ -60,7 +61,7 @@ def _upright_key_labels(ax: Axes, tokens: Sequence[str], *, bitmaps: bool = Fals
     else:
         for text, anchor in zip(texts, anchors):
             ax.text(*anchor, text, transform=below, rotation=90, ha="center", va="top", fontsize=size)
-    ax.set_xlabel("key", fontsize=style.FONT_SIZE, labelpad=72 * (_key_label_room(tokens) - style.LINE - 0.05))
+    _axis_label(ax, "key", "x", 72 * (_key_label_room(tokens) - style.LINE - 0.05), bitmaps=bitmaps)
 
 
 def plot_word_heads(
