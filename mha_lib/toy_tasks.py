@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mha_lib._threads import torch_threads
 from mha_lib.masks import causal_mask
 from mha_lib.modules import MultiHeadAttention
 
@@ -294,17 +295,13 @@ def train(
     steps = cfg.steps if steps is None else steps
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
+    with torch_threads(TRAIN_THREADS):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(task)
         losses, checkpoints = _fit(task, model, steps, seed, on_step)
         model.eval().requires_grad_(False)  # trained: from here on it is only looked at
         accuracy = token_accuracy(model, *make_batch(task, 512, seed=HELD_OUT_SEED))
-    finally:
-        torch.set_num_threads(threads)
     return Trained(task, seed, model, losses, accuracy, checkpoints)
 
 

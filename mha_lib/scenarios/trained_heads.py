@@ -8,14 +8,14 @@ forward passes, a hundred of them, run faster on one thread than on several thre
 (torch.Size([3, 1, 2, 12, 12]), ('mirror',))
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import torch
 from torch import Tensor
 
+from mha_lib._threads import torch_threads
 from mha_lib._validate import require_choice, require_count, require_int
 from mha_lib.toy_tasks import (
     TASKS,
@@ -43,16 +43,6 @@ ABLATION_SEED = 11  # ... and its seed
 _TRAINED: dict[tuple[str, int, int | None], Trained] = {}
 _HISTORIES: dict[tuple[str, int, int | None], "TrainingHistory"] = {}
 _ABLATIONS: dict[tuple[str, int, int | None, int], "AblationHistory"] = {}
-
-
-@contextmanager
-def _train_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def trained(
@@ -110,7 +100,7 @@ def training_history(task: str, *, seed: int = 0, steps: int | None = None) -> T
     shown = example(task)  # (1, T)
     inputs, targets = make_batch(task, SCORE_BATCH, seed=SCORE_SEED)  # (B, T)
     weights, scores = [], []
-    with torch.no_grad(), _train_threads():
+    with torch.no_grad(), torch_threads(TRAIN_THREADS):
         for step in run.steps:
             model = run.model_at(step)
             weights.append(torch.stack([w[0] for w in model(shown)[1]]))  # (L, H, T, T)
@@ -154,7 +144,7 @@ def ablation_history(task: str, *, seed: int = 0, steps: int | None = None, ever
     picked = run.steps[::every] if (len(run.steps) - 1) % every == 0 else [*run.steps[::every], run.steps[-1]]
     inputs, targets = make_batch(task, ABLATION_BATCH, seed=ABLATION_SEED)  # (B, T)
     full, without = [], []
-    with _train_threads():
+    with torch_threads(TRAIN_THREADS):
         for step in picked:
             model = run.model_at(step)
             full.append(token_accuracy(model, inputs, targets))

@@ -4,21 +4,22 @@ Each explorer module subclasses ``Explorer`` with four small methods (``_compute
 ``_make_figure``, ``_figure_data``); this module holds what they share: the control factories, the CSS that
 makes controls readable from the back of a room, and the figure cache.
 
+>>> import torch
 >>> shape(torch.zeros(2, 3))
 '(2, 3)'
 """
 
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import torch
 from IPython.display import Image as DisplayImage
 from torch import Tensor
 
+from mha_lib._threads import torch_threads
 from mha_lib._validate import require_int
 from mha_lib.scenarios._common import SEED_RANGE
 from mha_lib.viz import LiveFigure, style
@@ -84,17 +85,11 @@ def shape(x: Tensor) -> str:
     return "(" + ", ".join(str(n) for n in x.shape) + ")"
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread() -> AbstractContextManager[None]:
     """Run torch on one thread meanwhile: on an explorer's tiny tensors, waking OpenMP workers on a busy
     machine cost ~8 ms per softmax or max (measured on 2 shared cores), one thread a few µs.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return torch_threads(1)
 
 
 class Explorer(widgets.VBox):
