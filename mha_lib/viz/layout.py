@@ -29,6 +29,8 @@ from mha_lib.viz import style
 from mha_lib.viz.fonts import _text_width
 from mha_lib.viz.raster import BitmapLabels, CellImage, ColourBar
 
+COLORBAR_LABEL_PAD = 4  # points between a colour bar's numbers and its label: matplotlib's axes.labelpad
+
 
 def _as_array(x: object, name: str, ndim: int) -> np.ndarray:
     """Any tensor/array-like → float or bool numpy array with ``ndim`` axes (detached, on the CPU)."""
@@ -111,10 +113,12 @@ def _axis_label(ax: Axes, text: str, axis: str, pad: float, *, bitmaps: bool = F
         set_label = ax.set_xlabel if axis == "x" else ax.set_ylabel
         set_label(text, fontsize=style.FONT_SIZE, labelpad=pad)
         return
-    x, y, rotation, ha, va = (0.5, -pad, 0, "center", "top") if axis == "x" else (-pad, 0.5, 90, "right", "center")
-    offset = ScaledTranslation(min(x, 0) / 72, min(y, 0) / 72, ax.figure.dpi_scale_trans)  # the pad, in points
-    anchor = [(max(x, 0), max(y, 0))]  # the middle of the bottom edge, or of the left edge, in axes fractions
-    ax.add_artist(BitmapLabels([text], anchor, ax.transAxes + offset, rotation=rotation, ha=ha, va=va))
+    if axis == "x":  # the middle of the bottom edge (axes fractions), moved down by the pad
+        anchor, shift, rotation, ha, va = (0.5, 0.0), (0.0, -pad), 0, "center", "top"
+    else:  # the middle of the left edge, moved left
+        anchor, shift, rotation, ha, va = (0.0, 0.5), (-pad, 0.0), 90, "right", "center"
+    where = ax.transAxes + ScaledTranslation(shift[0] / 72, shift[1] / 72, ax.figure.dpi_scale_trans)
+    ax.add_artist(BitmapLabels([text], [anchor], where, rotation=rotation, ha=ha, va=va))
 
 
 def _heatmap(
@@ -212,9 +216,8 @@ def _colorbar(
     numbers = BitmapLabels(texts, [(1.0, t) for t in ticks], beside, size=style.SMALL_FONT_SIZE, ha="left")
     bar.numbers = fig.add_artist(numbers)
     if label:
-        label_x = (
-            x + style.CBAR_WIDTH + (2 * ColourBar.TICK_POINTS + 4) / 72 + _text_width(texts, style.SMALL_FONT_SIZE)
-        )
+        numbers_end = 2 * ColourBar.TICK_POINTS / 72 + _text_width(texts, style.SMALL_FONT_SIZE)  # inches
+        label_x = x + style.CBAR_WIDTH + numbers_end + COLORBAR_LABEL_PAD / 72
         where = [(label_x, y + height / 2)]
         fig.add_artist(
             BitmapLabels([label], where, fig.dpi_scale_trans, size=style.SMALL_FONT_SIZE, rotation=90, ha="left")

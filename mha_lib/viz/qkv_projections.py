@@ -47,7 +47,7 @@ class QKVFigure(LiveFigure):
             box = Rectangle((-0.5, -0.5), n, 1, fill=False, edgecolor=style.HIGHLIGHT_COLOR, linewidth=3)
             ax.add_patch(box)
             self.highlights.append(box)
-        self.row_bars = ax_row.add_collection(Bars(n, color=style.ALLOWED_COLOR), autolim=False)
+        self.row_bars = Bars(ax_row, n, color=style.ALLOWED_COLOR)
         ax_row.set_ylim(0, 1)
         ax_row.set_xlim(-0.5, n - 0.5)
         _token_labels(ax_row, None, self.labels, xlabel="key", bitmaps=True)

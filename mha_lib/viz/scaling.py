@@ -37,9 +37,8 @@ class ScalingFigure(LiveFigure):
         self._scores_and_weights(ax_scores, ax_weights, self.labels)
         self.scores_title = self._title(ax_scores, animated=True)
         self._title(ax_weights, "weights = softmax(scores)")
-        self.max_bars = ax_max.add_collection(Bars(n, horizontal=True, color=style.ALLOWED_COLOR), autolim=False)
-        self.entropy_bars = Bars(n, horizontal=True, color=style.HIGHLIGHT_COLOR)
-        ax_entropy.add_collection(self.entropy_bars, autolim=False)
+        self.max_bars = Bars(ax_max, n, horizontal=True, color=style.ALLOWED_COLOR)
+        self.entropy_bars = Bars(ax_entropy, n, horizontal=True, color=style.HIGHLIGHT_COLOR)
         uniform = math.log(n)  # entropy of uniform attention over n keys
         uniform_line = ax_entropy.axvline(uniform, color="black", linestyle="--", linewidth=1)
         ax_entropy.set_xlim(0, max(uniform, 1e-3) * 1.08)
