@@ -17,7 +17,7 @@ ALLOWED_COLOR = "#3182bd"
 HIGHLIGHT_COLOR = "#e6550d"  # the selected query row, the entropy bars
 GUESS_COLOR = "#e7298a"  # predict mode: the key the learner picked
 DPI = 100
-PNG_COMPRESS_LEVEL = 1  # fastest zlib level; heatmaps compress well anyway
+PNG_COMPRESS_LEVEL = 1  # ISA-L deflate level (0–3): as small as zlib's level 1, at ~7× its speed
 FONT_SIZE = 12  # titles and token labels, readable when projected
 SMALL_FONT_SIZE = 10  # colour-bar ticks, crowded token axes
 # Hand layout, in inches: one line of 12-pt text with its padding, the gap between panels, a colour bar.
